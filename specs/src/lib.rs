@@ -1,0 +1,24 @@
+//! # kraftwerk-specs
+//!
+//! The protocol cores of Kraftwerk as pure state machines: no IO, no clock,
+//! no randomness and no model checker. A driver feeds [`raft::Input`]s to
+//! [`raft::Node::step`] and carries out the [`raft::Action`]s it returns, in
+//! order. The stateright model (`kraftwerk-model`) and the real runtime
+//! drive this same code.
+//!
+//! - [`types`]: node ids, terms/epochs, indexes, entries;
+//! - [`log`]: the replicated log;
+//! - [`message`]: every message, one struct per RPC;
+//! - [`quorum`]: majority and joint-majority maths;
+//! - [`raft`]: the Raft node;
+//! - [`invariants`]: the safety properties, one file each;
+//! - [`bugs`]: the catalogue of re-introducible protocol bugs.
+#![deny(missing_docs)]
+
+pub mod bugs;
+pub mod invariants;
+pub mod log;
+pub mod message;
+pub mod quorum;
+pub mod raft;
+pub mod types;

@@ -1,0 +1,404 @@
+//! Raft (Ongaro & Ousterhout, "In Search of an Understandable Consensus
+//! Algorithm", 2014) as a pure state machine.
+//!
+//! Everything enters through [`Node::step`] as an [`Input`] — a received
+//! message, a timer firing, a client proposal — and leaves as a list of
+//! [`Action`]s for the driver to carry out *in order*: persist, then send.
+//! There is no clock, no IO and no randomness in here; the model checker and
+//! the real runtime drive the very same code.
+//!
+//! The protocol follows Figure 2 of the paper:
+//! - persistent state `currentTerm`, `votedFor` ([`HardState`]) and the log,
+//!   each written through an action before any message that depends on it;
+//! - RequestVote with the election restriction (§5.4.1);
+//! - AppendEntries with the consistency check, conflict truncation and
+//!   `commitIndex = min(leaderCommit, index of last new entry)`;
+//! - a leader commits only by counting replicas of an entry of its own term
+//!   (§5.4.2); earlier entries commit indirectly.
+//!
+//! Two additions a real deployment needs and that do not change safety:
+//! a rejected AppendEntries carries the follower's last index as a hint for
+//! `nextIndex`, and a leader does not append a client request whose id is
+//! already in its log (exactly-once retries; it also keeps the model's log
+//! bounded).
+
+mod election;
+mod replication;
+#[cfg(test)]
+mod tests;
+
+use crate::bugs::Bug;
+use crate::invariants::NodeView;
+use crate::log::Log;
+use crate::message::Message;
+use crate::quorum::Majority;
+use crate::types::{Entry, LogIndex, NodeId, RenameNodes, RequestId, Term};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Settings of a Raft node that do not change while it runs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Config {
+    /// The voting members (this node included).
+    pub voters: Majority,
+    /// At most this many entries in one AppendEntries.
+    pub max_entries_per_append: usize,
+    /// Catalogued bugs switched on (empty in production).
+    pub bugs: BTreeSet<Bug>,
+}
+
+impl Config {
+    /// A correct configuration of `voters`.
+    pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Config {
+        Config {
+            voters: Majority::new(voters),
+            max_entries_per_append: 64,
+            bugs: BTreeSet::new(),
+        }
+    }
+
+    /// True when the catalogued `bug` is switched on.
+    pub fn has(&self, bug: Bug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}
+
+/// The timers a node arms: one per kind, never one per peer (so that the
+/// model's symmetry reduction stays sound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// A follower or candidate that hears nothing starts an election.
+    Election,
+    /// A leader sends AppendEntries (possibly empty) to every follower.
+    Heartbeat,
+}
+
+/// Everything that can happen to a node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Input {
+    /// A message from another server.
+    Receive {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        msg: Message,
+    },
+    /// A client asks to append a command.
+    Propose {
+        /// Its request id.
+        request: RequestId,
+        /// The command.
+        data: Vec<u8>,
+    },
+    /// A timer fired.
+    Timeout(Timer),
+}
+
+/// The durable part of a node besides its log: Raft's `currentTerm` and
+/// `votedFor`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct HardState {
+    /// The latest term the node has seen.
+    pub term: Term,
+    /// The candidate voted for in `term`, if any.
+    pub voted_for: Option<NodeId>,
+}
+
+impl RenameNodes for HardState {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for.rename_nodes(f),
+        }
+    }
+}
+
+/// What a node asks its driver to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Make `HardState` durable before carrying out any later action.
+    PersistHardState(HardState),
+    /// Durably remove every log entry after `last` (keep `1..=last`).
+    TruncateLog {
+        /// The last index kept.
+        last: LogIndex,
+    },
+    /// Durably append entries at the end of the log.
+    AppendLog(Vec<Entry>),
+    /// Send a message to another server.
+    Send {
+        /// The recipient.
+        to: NodeId,
+        /// The message.
+        msg: Message,
+    },
+    /// (Re)arm a timer; it replaces one of the same kind.
+    SetTimer(Timer),
+    /// Disarm a timer.
+    CancelTimer(Timer),
+    /// Apply a committed entry to the state machine (in index order).
+    Apply {
+        /// Its index.
+        index: LogIndex,
+        /// The entry.
+        entry: Entry,
+    },
+    /// Tell the client that its request committed at `index`.
+    Reply {
+        /// The request.
+        request: RequestId,
+        /// Where it sits in the log.
+        index: LogIndex,
+        /// The term of the replying leader.
+        term: Term,
+    },
+}
+
+/// A leader's view of one follower's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Progress {
+    /// The next index to send (`nextIndex`); `1 <= next <= last index + 1`.
+    pub next: LogIndex,
+    /// The highest index known to be replicated (`matchIndex`); `< next`.
+    pub matched: LogIndex,
+}
+
+crate::no_node_ids!(Progress);
+
+/// The role of a node and the volatile state only that role has.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Follows `leader` once it has heard from one in the current term.
+    Follower {
+        /// The leader of the current term, once known.
+        leader: Option<NodeId>,
+    },
+    /// Collects votes for itself in the current term.
+    Candidate {
+        /// Voters that granted their vote (itself included).
+        votes: BTreeSet<NodeId>,
+    },
+    /// Replicates its log; `progress` has an entry for every other voter.
+    Leader {
+        /// Per follower: next index to send, highest index known replicated.
+        progress: BTreeMap<NodeId, Progress>,
+    },
+}
+
+impl RenameNodes for Role {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        match self {
+            Role::Follower { leader } => Role::Follower {
+                leader: leader.rename_nodes(f),
+            },
+            Role::Candidate { votes } => Role::Candidate {
+                votes: votes.rename_nodes(f),
+            },
+            Role::Leader { progress } => Role::Leader {
+                progress: progress.rename_nodes(f),
+            },
+        }
+    }
+}
+
+/// One Raft server.
+///
+/// Fields are ordered so that the derived `Ord` compares the node's own `id`
+/// last: the model's symmetry reduction sorts servers by this order, and
+/// sorting by id first would make every permutation the identity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Node {
+    /// Durable: `currentTerm`, `votedFor`.
+    pub hard: HardState,
+    /// Durable: the log.
+    pub log: Log,
+    /// Volatile: highest index known committed; `commit <= log.last_index()`
+    /// and never decreases while the node runs.
+    pub commit: LogIndex,
+    /// Volatile: the role.
+    pub role: Role,
+    /// Settings shared by every node of the cluster.
+    pub cfg: Arc<Config>,
+    /// This node.
+    pub id: NodeId,
+}
+
+impl Node {
+    /// A node starting for the first time: term 0, no vote, empty log.
+    pub fn new(id: NodeId, cfg: Arc<Config>, out: &mut Vec<Action>) -> Node {
+        Node::restore(id, cfg, HardState::default(), Log::default(), out)
+    }
+
+    /// A node restarting from what it persisted: a follower that knows no
+    /// leader and nothing committed (Figure 2: volatile state is lost).
+    pub fn restore(
+        id: NodeId,
+        cfg: Arc<Config>,
+        hard: HardState,
+        log: Log,
+        out: &mut Vec<Action>,
+    ) -> Node {
+        out.push(Action::SetTimer(Timer::Election));
+        Node {
+            hard,
+            log,
+            commit: LogIndex(0),
+            role: Role::Follower { leader: None },
+            cfg,
+            id,
+        }
+    }
+
+    /// Feeds one input to the node; the actions to carry out are appended to
+    /// `out`, in the order they must be carried out.
+    pub fn step(&mut self, input: Input, out: &mut Vec<Action>) {
+        match input {
+            Input::Timeout(Timer::Election) => self.handle_election_timeout(out),
+            Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(out),
+            Input::Propose { request, data } => self.handle_propose(request, data, out),
+            Input::Receive { from, msg } => self.handle_message(from, msg, out),
+        }
+    }
+
+    fn handle_message(&mut self, from: NodeId, msg: Message, out: &mut Vec<Action>) {
+        if let Some(term) = msg.term() {
+            if term > self.hard.term {
+                // §5.1: a higher term makes any node a follower of that term.
+                self.become_follower(term, None, out);
+            }
+        }
+        match msg {
+            Message::RequestVote(m) => self.handle_request_vote(from, m, out),
+            Message::VoteResponse(m) => self.handle_vote_response(from, m, out),
+            Message::AppendEntries(m) => self.handle_append_entries(from, m, out),
+            Message::AppendResponse(m) => self.handle_append_response(from, m, out),
+            Message::ClientRequest(m) => self.handle_propose(m.request, m.data, out),
+            Message::ClientReply(_) => {}
+        }
+    }
+
+    /// Moves to `term` (if higher) as a follower of `leader`, persisting the
+    /// term change (which also forgets the vote).
+    fn become_follower(&mut self, term: Term, leader: Option<NodeId>, out: &mut Vec<Action>) {
+        if term > self.hard.term {
+            self.hard = HardState {
+                term,
+                voted_for: None,
+            };
+            out.push(Action::PersistHardState(self.hard));
+        }
+        if matches!(self.role, Role::Leader { .. }) {
+            out.push(Action::CancelTimer(Timer::Heartbeat));
+            out.push(Action::SetTimer(Timer::Election));
+        }
+        let new_role = Role::Follower { leader };
+        if self.role != new_role {
+            self.role = new_role;
+        }
+    }
+
+    /// True when the node is the leader of its current term.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
+    }
+
+    /// The leader this node knows for its current term (itself if leader).
+    pub fn known_leader(&self) -> Option<NodeId> {
+        match &self.role {
+            Role::Follower { leader } => *leader,
+            Role::Candidate { .. } => None,
+            Role::Leader { .. } => Some(self.id),
+        }
+    }
+
+    /// The other voters.
+    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.id;
+        self.cfg
+            .voters
+            .voters()
+            .iter()
+            .copied()
+            .filter(move |&p| p != me)
+    }
+
+    /// The node as the safety properties see it.
+    pub fn view(&self) -> NodeView<'_> {
+        NodeView {
+            id: self.id,
+            term: self.hard.term,
+            is_leader: self.is_leader(),
+            known_leader: self.known_leader(),
+            log: self.log.entries(),
+            committed: self.commit,
+        }
+    }
+
+    /// Checks the node's local invariants; returns the first one broken.
+    /// Both drivers call it after every step in their tests.
+    pub fn validate(&self) -> Result<(), String> {
+        let last = self.log.last_index();
+        if self.commit > last {
+            return Err(format!("commit {} > last index {}", self.commit, last));
+        }
+        let entries = self.log.entries();
+        if entries.windows(2).any(|w| w[0].term > w[1].term) {
+            return Err("log terms decrease".into());
+        }
+        if self.log.last_term() > self.hard.term {
+            return Err(format!(
+                "last log term {} > current term {}",
+                self.log.last_term(),
+                self.hard.term
+            ));
+        }
+        match &self.role {
+            Role::Follower { leader } => {
+                if *leader == Some(self.id) {
+                    return Err("a follower follows itself".into());
+                }
+            }
+            Role::Candidate { votes } => {
+                if self.hard.voted_for != Some(self.id) || !votes.contains(&self.id) {
+                    return Err("a candidate has not voted for itself".into());
+                }
+            }
+            Role::Leader { progress } => {
+                if self.hard.voted_for != Some(self.id) {
+                    return Err("a leader has not voted for itself".into());
+                }
+                for (peer, p) in progress {
+                    if p.matched >= p.next || p.next > last.next() || p.next.0 == 0 {
+                        return Err(format!("bad progress for {peer}: {p:?}, last {last}"));
+                    }
+                }
+                if progress.len() + 1 != self.cfg.voters.voters().len() {
+                    return Err("a leader tracks the wrong peers".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RenameNodes for Node {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        let mut cfg = (*self.cfg).clone();
+        cfg.voters = Majority::new(cfg.voters.voters().iter().map(|&v| f(v)));
+        Node {
+            hard: self.hard.rename_nodes(f),
+            log: self.log.clone(),
+            commit: self.commit,
+            role: self.role.rename_nodes(f),
+            cfg: if cfg == *self.cfg {
+                self.cfg.clone()
+            } else {
+                Arc::new(cfg)
+            },
+            id: f(self.id),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Log replication (Raft §5.3, §5.4.2): proposals, AppendEntries and its
+//! response, heartbeats, and the commit rule.
+
+use super::{Action, Node, Progress, Role, Timer};
+use crate::bugs::Bug;
+use crate::message::{AppendEntries, AppendResponse, Message};
+use crate::types::{Entry, LogIndex, NodeId, Payload, RequestId};
+
+impl Node {
+    /// A leader appends a client command (once per request id) and sends it
+    /// to the followers; anyone else ignores it (the client retries
+    /// elsewhere). A retried request that is already committed is answered.
+    pub(super) fn handle_propose(&mut self, request: RequestId, data: Vec<u8>, out: &mut Vec<Action>) {
+        if !self.is_leader() {
+            return;
+        }
+        if let Some(pos) = self
+            .log
+            .entries()
+            .iter()
+            .position(|e| e.request() == Some(request))
+        {
+            let index = LogIndex(pos as u64 + 1);
+            if index <= self.commit {
+                out.push(Action::Reply {
+                    request,
+                    index,
+                    term: self.hard.term,
+                });
+            }
+            return;
+        }
+        let entry = Entry {
+            term: self.hard.term,
+            payload: Payload::Command { request, data },
+        };
+        self.log.push(entry.clone());
+        out.push(Action::AppendLog(vec![entry]));
+        self.broadcast_append(out);
+        self.maybe_advance_commit(out);
+    }
+
+    /// A leader's heartbeat: every follower gets what it is missing.
+    pub(super) fn handle_heartbeat_timeout(&mut self, out: &mut Vec<Action>) {
+        if !self.is_leader() {
+            return;
+        }
+        self.broadcast_append(out);
+        out.push(Action::SetTimer(Timer::Heartbeat));
+    }
+
+    /// Figure 2, AppendEntries receiver: reject a stale term or a log that
+    /// does not contain `prev`; otherwise delete a conflicting suffix, append
+    /// what is new and advance the commit index.
+    pub(super) fn handle_append_entries(
+        &mut self,
+        from: NodeId,
+        m: AppendEntries,
+        out: &mut Vec<Action>,
+    ) {
+        if m.term < self.hard.term {
+            out.push(Action::Send {
+                to: from,
+                msg: Message::AppendResponse(AppendResponse {
+                    term: self.hard.term,
+                    success: false,
+                    match_index: self.log.last_index(),
+                }),
+            });
+            return;
+        }
+        // Same term: `from` is this term's leader (§5.2: a candidate that
+        // hears from it steps down).
+        if self.known_leader() != Some(from) {
+            self.become_follower(m.term, Some(from), out);
+        }
+        out.push(Action::SetTimer(Timer::Election));
+        if self.log.term_at(m.prev_log_index) != Some(m.prev_log_term) {
+            out.push(Action::Send {
+                to: from,
+                msg: Message::AppendResponse(AppendResponse {
+                    term: self.hard.term,
+                    success: false,
+                    match_index: self.log.last_index(),
+                }),
+            });
+            return;
+        }
+        let mut new_entries = Vec::new();
+        for (i, entry) in m.entries.iter().enumerate() {
+            let index = m.prev_log_index.plus(i + 1);
+            match self.log.term_at(index) {
+                Some(t) if t == entry.term => continue,
+                Some(_) if self.cfg.has(Bug::NoTruncateOnConflict) => {
+                    // The bug: overwrite in place, keep whatever follows.
+                    let mut entries = self.log.entries().to_vec();
+                    entries[index.0 as usize - 1] = entry.clone();
+                    self.log = crate::log::Log::from_entries(entries);
+                    out.push(Action::TruncateLog { last: index.prev() });
+                    out.push(Action::AppendLog(
+                        self.log.slice_from(index, usize::MAX),
+                    ));
+                }
+                Some(_) => {
+                    self.log.truncate(index.prev());
+                    out.push(Action::TruncateLog { last: index.prev() });
+                    new_entries.extend(m.entries[i..].iter().cloned());
+                    break;
+                }
+                None => {
+                    new_entries.extend(m.entries[i..].iter().cloned());
+                    break;
+                }
+            }
+        }
+        if !new_entries.is_empty() {
+            for e in &new_entries {
+                self.log.push(e.clone());
+            }
+            out.push(Action::AppendLog(new_entries));
+        }
+        let last_new = m.prev_log_index.plus(m.entries.len());
+        let commit = m.leader_commit.min(last_new);
+        self.advance_commit_to(commit, out);
+        out.push(Action::Send {
+            to: from,
+            msg: Message::AppendResponse(AppendResponse {
+                term: self.hard.term,
+                success: true,
+                match_index: last_new,
+            }),
+        });
+    }
+
+    /// A leader records a follower's progress: on success it may commit; on
+    /// rejection it backs `nextIndex` off (at most to the follower's hint)
+    /// and retries at once.
+    pub(super) fn handle_append_response(
+        &mut self,
+        from: NodeId,
+        m: AppendResponse,
+        out: &mut Vec<Action>,
+    ) {
+        if m.term != self.hard.term {
+            return;
+        }
+        let last = self.log.last_index();
+        let Role::Leader { progress } = &mut self.role else {
+            return;
+        };
+        let Some(p) = progress.get_mut(&from) else {
+            return;
+        };
+        let updated = if m.success {
+            let matched = p.matched.max(m.match_index.min(last));
+            Progress {
+                next: p.next.max(matched.next()),
+                matched,
+            }
+        } else {
+            let next = p.next.prev().min(m.match_index.next()).max(p.matched.next());
+            Progress {
+                next: next.max(LogIndex(1)),
+                matched: p.matched,
+            }
+        };
+        if updated == *p {
+            return;
+        }
+        *p = updated;
+        if m.success {
+            self.maybe_advance_commit(out);
+        } else if let Some(retry) = self.append_for(from) {
+            out.push(Action::Send {
+                to: from,
+                msg: Message::AppendEntries(retry),
+            });
+        }
+    }
+
+    /// §5.4.2: the leader commits the largest index held by a majority, but
+    /// only if that entry is of its own term.
+    pub(super) fn maybe_advance_commit(&mut self, out: &mut Vec<Action>) {
+        let Role::Leader { progress } = &self.role else {
+            return;
+        };
+        let me = self.id;
+        let last = self.log.last_index();
+        let n = self.cfg.voters.committed_index(|id| {
+            if id == me {
+                last
+            } else {
+                progress.get(&id).map_or(LogIndex(0), |p| p.matched)
+            }
+        });
+        if n <= self.commit {
+            return;
+        }
+        let own_term = self.log.term_at(n) == Some(self.hard.term);
+        if own_term || self.cfg.has(Bug::CommitPreviousTerm) {
+            self.advance_commit_to(n, out);
+        }
+    }
+
+    /// Raises the commit index to `index` (never lowers it) and applies what
+    /// became committed; a leader also answers the clients.
+    fn advance_commit_to(&mut self, index: LogIndex, out: &mut Vec<Action>) {
+        let index = index.min(self.log.last_index());
+        if index <= self.commit {
+            return;
+        }
+        let first = self.commit.next();
+        self.commit = index;
+        for i in first.0..=index.0 {
+            let index = LogIndex(i);
+            let entry = self.log.get(index).expect("committed entries exist").clone();
+            let reply = entry.request().filter(|_| self.is_leader());
+            out.push(Action::Apply { index, entry });
+            if let Some(request) = reply {
+                out.push(Action::Reply {
+                    request,
+                    index,
+                    term: self.hard.term,
+                });
+            }
+        }
+    }
+}
