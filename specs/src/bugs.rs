@@ -1,15 +1,14 @@
 //! The bug catalogue: switches that re-introduce known protocol bugs, so that
 //! every safety property can be shown to catch something real.
 //!
-//! A bug is enabled through [`crate::raft::Config::bugs`]; the protocol code
-//! tests `cfg.has(Bug::X)` at the one place where the bug lives.
+//! A bug is enabled through [`crate::raft::Config::bugs`] or
+//! [`crate::kraft::Config::bugs`]; the protocol code tests `cfg.has(Bug::X)`
+//! at the one place where the bug lives.
 
 use serde::{Deserialize, Serialize};
 
 /// One catalogued protocol bug.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Bug {
     /// A leader commits an entry of an earlier term by counting replicas.
     CommitPreviousTerm,
@@ -19,6 +18,12 @@ pub enum Bug {
     UnpersistedVote,
     /// A follower appends without removing a conflicting suffix.
     NoTruncateOnConflict,
+    /// KRaft: a leader advances the high watermark before its epoch's
+    /// leader-change record is on a majority.
+    KraftHwmBeforeEpochStart,
+    /// KRaft: a leader serves records without the divergence check, so no
+    /// follower ever truncates.
+    KraftIgnoreDivergingEpoch,
 }
 
 /// What the catalogue says about one bug.
@@ -78,6 +83,34 @@ pub const CATALOGUE: &[BugInfo] = &[
             conflicting suffix after them, so two logs can agree on an entry's term while \
             disagreeing on what precedes or follows it.",
         source: "Raft paper, Figure 2, AppendEntries receiver step 3",
+    },
+    BugInfo {
+        bug: Bug::KraftHwmBeforeEpochStart,
+        name: "kraft-hwm-before-epoch-start",
+        protocol: "kraft",
+        breaks: "monotonic-high-watermark",
+        description: "A new leader advances its high watermark to the offset a majority of \
+            voters has fetched even when that offset is not past its epoch start offset, i.e. \
+            before the leader-change record of its own epoch is committed. It can then expose a \
+            high watermark below one its predecessor exposed, and, as in Raft's Figure 8, count \
+            as committed records of an earlier epoch that a later leader overwrites \
+            (state-machine-safety).",
+        source: "KIP-595 (high watermark after a leader change); apache/kafka \
+            raft/LeaderState.java maybeUpdateHighWatermark, the check against epochStartOffset",
+    },
+    BugInfo {
+        bug: Bug::KraftIgnoreDivergingEpoch,
+        name: "kraft-ignore-diverging-epoch",
+        protocol: "kraft",
+        breaks: "log-matching",
+        description: "The fetch's last fetched epoch is not validated against the leader's log: \
+            the leader answers with the records after the fetch offset instead of a \
+            DivergingEpoch, so a follower never truncates its uncommitted suffix from a failed \
+            leader and appends the new leader's records on top of it. Two logs then hold the \
+            same record at the same offset after different prefixes.",
+        source: "KIP-595 (Fetch: DivergingEpoch and follower truncation); apache/kafka \
+            raft/KafkaRaftClient.java tryCompleteFetchRequest (validateOffsetAndEpoch) and \
+            handleFetchResponse (truncateToEndOffset)",
     },
 ];
 

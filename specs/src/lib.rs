@@ -11,12 +11,15 @@
 //! - [`message`]: every message, one struct per RPC;
 //! - [`quorum`]: majority and joint-majority maths;
 //! - [`raft`]: the Raft node;
+//! - [`kraft`]: the KRaft node (KIP-595, KIP-996 pre-vote), on Raft's
+//!   `Input`/`Action` vocabulary;
 //! - [`invariants`]: the safety properties, one file each;
 //! - [`bugs`]: the catalogue of re-introducible protocol bugs.
 #![deny(missing_docs)]
 
 pub mod bugs;
 pub mod invariants;
+pub mod kraft;
 pub mod log;
 pub mod message;
 pub mod quorum;

@@ -73,6 +73,14 @@ impl Log {
         LogIndex(self.0.iter().take_while(|e| e.term <= term).count() as u64)
     }
 
+    /// KRaft's `endOffsetForEpoch`: the largest epoch at most `epoch` among
+    /// the log's records, and its end offset (how many records have an
+    /// epoch up to it); `(Term(0), LogIndex(0))` when there is none.
+    pub fn end_offset_for_epoch(&self, epoch: Term) -> (Term, LogIndex) {
+        let end = self.last_index_of_term_at_most(epoch);
+        (self.term_at(end).expect("end <= last index"), end)
+    }
+
     /// True when the (`last_term`, `last_index`) of another log is at least as
     /// up to date as ours: Raft §5.4.1, compared term first.
     pub fn is_up_to_date(&self, last_term: Term, last_index: LogIndex) -> bool {

@@ -3,8 +3,14 @@
 //! The sender is not part of a message: the transport knows it (the model's
 //! envelope, the runtime's authenticated connection) and hands it to
 //! [`crate::raft::Input::Receive`].
+//!
+//! Raft's RPCs come first, then KRaft's (KIP-595): [`KraftVote`],
+//! [`KraftVoteResponse`], [`BeginQuorumEpoch`], [`EndQuorumEpoch`], [`Fetch`]
+//! and [`FetchResponse`]. KRaft offsets are [`LogIndex`]es counted as "number
+//! of records" (see [`crate::kraft`] for the mapping to Kafka's 0-based
+//! offsets).
 
-use crate::types::{Entry, LogIndex, RequestId, Term};
+use crate::types::{Entry, Epoch, LogIndex, NodeId, RenameNodes, RequestId, Term};
 use serde::{Deserialize, Serialize};
 
 /// Raft RequestVote (Figure 2): a candidate asks for a vote in `term`.
@@ -76,6 +82,118 @@ pub struct ClientReply {
     pub term: Term,
 }
 
+/// KRaft Vote (KIP-595; KIP-996 when `pre_vote`): a candidate (or a
+/// prospective candidate) asks for a vote in `epoch`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KraftVote {
+    /// The candidate's epoch. A real candidate has already bumped it; a
+    /// pre-vote carries the sender's current epoch unchanged.
+    pub epoch: Epoch,
+    /// The epoch of the candidate's last record (Kafka: `lastOffsetEpoch`).
+    pub last_epoch: Epoch,
+    /// The candidate's log end offset (Kafka: `lastOffset`).
+    pub last_offset: LogIndex,
+    /// True for a KIP-996 pre-vote, which changes no durable state.
+    pub pre_vote: bool,
+}
+
+/// KRaft's answer to [`KraftVote`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KraftVoteResponse {
+    /// The voter's epoch (after it moved to the request's epoch, if higher).
+    pub epoch: Epoch,
+    /// The leader the voter knows in `epoch`, if any.
+    pub leader: Option<NodeId>,
+    /// True when the vote (or pre-vote) was granted.
+    pub granted: bool,
+    /// Echoes the request's `pre_vote`. Kafka matches a response to its
+    /// request by correlation id; without it a candidate restarted in the
+    /// epoch of its own earlier pre-vote round would count pre-votes as
+    /// votes.
+    pub pre_vote: bool,
+}
+
+/// KRaft BeginQuorumEpoch: the sender, newly elected leader of `epoch`,
+/// tells a voter to follow it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BeginQuorumEpoch {
+    /// The leader's epoch.
+    pub epoch: Epoch,
+}
+
+/// KRaft EndQuorumEpoch: the sender, leader of `epoch`, resigns and asks the
+/// voters to elect a successor now instead of waiting for a timeout.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EndQuorumEpoch {
+    /// The resigning leader's epoch.
+    pub epoch: Epoch,
+    /// Voters ordered by how far they had fetched, best first; the first
+    /// one campaigns at once. Empty: every follower campaigns at once.
+    pub preferred_successors: Vec<NodeId>,
+}
+
+/// KRaft Fetch: a follower or observer pulls records from the leader. The
+/// fetch offset doubles as the acknowledgement of everything before it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fetch {
+    /// The fetcher's log end offset: it wants the records after it.
+    pub fetch_offset: LogIndex,
+    /// The epoch of the fetcher's last record (0 for an empty log).
+    pub last_fetched_epoch: Epoch,
+    /// The epoch the fetcher is in.
+    pub current_leader_epoch: Epoch,
+}
+
+/// Why a [`FetchResponse`] carries no records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FetchError {
+    /// Kafka `FENCED_LEADER_EPOCH`: the fetch's epoch is older than the
+    /// receiver's.
+    Fenced,
+    /// Kafka `NOT_LEADER_OR_FOLLOWER`: the receiver is in the fetch's epoch
+    /// but does not lead it; `leader` says who does, if it knows.
+    NotLeader,
+}
+
+/// Where the fetcher's log and the leader's part: the largest epoch of the
+/// leader's log not above the fetcher's last fetched epoch, and where that
+/// epoch ends in the leader's log. The fetcher truncates to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DivergingEpoch {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// Its end offset in the leader's log.
+    pub end_offset: LogIndex,
+}
+
+/// KRaft's answer to [`Fetch`]: records, a truncation request, or an error.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FetchResponse {
+    /// The responder's epoch.
+    pub epoch: Epoch,
+    /// The leader the responder knows in `epoch` (itself when it leads).
+    pub leader: Option<NodeId>,
+    /// `None` when the responder leads `epoch` and answered the fetch.
+    pub error: Option<FetchError>,
+    /// Echo of the request's fetch offset: `records[0]` sits at index
+    /// `fetch_offset + 1` (Kafka's records carry their own base offset).
+    pub fetch_offset: LogIndex,
+    /// Echo of the request's last fetched epoch. With `fetch_offset` it
+    /// names the log position the answer is about, so that the fetcher can
+    /// drop an answer to an older position (Kafka pairs a response with its
+    /// request by correlation id instead).
+    pub last_fetched_epoch: Epoch,
+    /// The leader's records after `fetch_offset` (at most a configured
+    /// number); empty on an error or a divergence.
+    pub records: Vec<Entry>,
+    /// The leader's high watermark, once it knows one in its epoch (Kafka
+    /// sends -1 until then). `None` with an error or a divergence, where
+    /// the fetcher would not use it.
+    pub high_watermark: Option<LogIndex>,
+    /// Set when the fetcher's log diverges from the leader's.
+    pub diverging: Option<DivergingEpoch>,
+}
+
 /// Every message of every protocol.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Message {
@@ -91,6 +209,18 @@ pub enum Message {
     ClientRequest(ClientRequest),
     /// Server to client.
     ClientReply(ClientReply),
+    /// KRaft Vote (or pre-vote).
+    KraftVote(KraftVote),
+    /// KRaft Vote response.
+    KraftVoteResponse(KraftVoteResponse),
+    /// KRaft BeginQuorumEpoch.
+    BeginQuorumEpoch(BeginQuorumEpoch),
+    /// KRaft EndQuorumEpoch.
+    EndQuorumEpoch(EndQuorumEpoch),
+    /// KRaft Fetch.
+    Fetch(Fetch),
+    /// KRaft Fetch response.
+    FetchResponse(FetchResponse),
 }
 
 impl Message {
@@ -104,12 +234,102 @@ impl Message {
             Message::AppendResponse(m) => Some(m.term),
             Message::ClientRequest(_) => None,
             Message::ClientReply(_) => None,
+            Message::KraftVote(m) => Some(m.epoch),
+            Message::KraftVoteResponse(m) => Some(m.epoch),
+            Message::BeginQuorumEpoch(m) => Some(m.epoch),
+            Message::EndQuorumEpoch(m) => Some(m.epoch),
+            Message::Fetch(m) => Some(m.current_leader_epoch),
+            Message::FetchResponse(m) => Some(m.epoch),
+        }
+    }
+
+    /// True for the messages of KRaft (which a Raft node ignores).
+    pub fn is_kraft(&self) -> bool {
+        matches!(
+            self,
+            Message::KraftVote(_)
+                | Message::KraftVoteResponse(_)
+                | Message::BeginQuorumEpoch(_)
+                | Message::EndQuorumEpoch(_)
+                | Message::Fetch(_)
+                | Message::FetchResponse(_)
+        )
+    }
+}
+
+// No Raft message names a node: the sender travels beside the message. Some
+// KRaft answers name a leader or successors.
+crate::no_node_ids!(
+    RequestVote,
+    VoteResponse,
+    AppendEntries,
+    AppendResponse,
+    ClientRequest,
+    ClientReply,
+    KraftVote,
+    BeginQuorumEpoch,
+    Fetch,
+    FetchError,
+    DivergingEpoch,
+);
+
+impl RenameNodes for KraftVoteResponse {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        KraftVoteResponse {
+            leader: self.leader.rename_nodes(f),
+            ..self.clone()
         }
     }
 }
 
-// No Raft message names a node: the sender travels beside the message.
-crate::no_node_ids!(Message);
+impl RenameNodes for EndQuorumEpoch {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        EndQuorumEpoch {
+            epoch: self.epoch,
+            preferred_successors: self.preferred_successors.rename_nodes(f),
+        }
+    }
+}
+
+impl RenameNodes for FetchResponse {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        FetchResponse {
+            leader: self.leader.rename_nodes(f),
+            ..self.clone()
+        }
+    }
+}
+
+impl RenameNodes for Message {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        match self {
+            Message::KraftVoteResponse(m) => Message::KraftVoteResponse(m.rename_nodes(f)),
+            Message::EndQuorumEpoch(m) => Message::EndQuorumEpoch(m.rename_nodes(f)),
+            Message::FetchResponse(m) => Message::FetchResponse(m.rename_nodes(f)),
+            other => other.clone(),
+        }
+    }
+}
+
+fn write_ids(f: &mut std::fmt::Formatter<'_>, ids: &[NodeId]) -> std::fmt::Result {
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            write!(f, " ")?;
+        }
+        write!(f, "{id}")?;
+    }
+    Ok(())
+}
+
+fn write_entries(f: &mut std::fmt::Formatter<'_>, entries: &[Entry]) -> std::fmt::Result {
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            write!(f, " ")?;
+        }
+        write!(f, "{e}")?;
+    }
+    Ok(())
+}
 
 impl std::fmt::Display for Message {
     /// The one-line form used in traces:
@@ -133,12 +353,7 @@ impl std::fmt::Display for Message {
                     "AppendEntries{{term {}, prev {}/{}, entries [",
                     m.term, m.prev_log_index, m.prev_log_term
                 )?;
-                for (i, e) in m.entries.iter().enumerate() {
-                    if i > 0 {
-                        write!(f, " ")?;
-                    }
-                    write!(f, "{e}")?;
-                }
+                write_entries(f, &m.entries)?;
                 write!(f, "], commit {}}}", m.leader_commit)
             }
             Message::AppendResponse(m) => write!(
@@ -154,6 +369,62 @@ impl std::fmt::Display for Message {
                 "ClientReply{{{}, index {}, term {}}}",
                 m.request, m.index, m.term
             ),
+            Message::KraftVote(m) => write!(
+                f,
+                "{}{{epoch {}, last epoch {} offset {}}}",
+                if m.pre_vote { "PreVote" } else { "Vote" },
+                m.epoch,
+                m.last_epoch,
+                m.last_offset
+            ),
+            Message::KraftVoteResponse(m) => {
+                write!(
+                    f,
+                    "{}Response{{epoch {}, {}",
+                    if m.pre_vote { "PreVote" } else { "Vote" },
+                    m.epoch,
+                    if m.granted { "granted" } else { "denied" }
+                )?;
+                if let Some(l) = m.leader {
+                    write!(f, ", leader {l}")?;
+                }
+                write!(f, "}}")
+            }
+            Message::BeginQuorumEpoch(m) => write!(f, "BeginQuorumEpoch{{epoch {}}}", m.epoch),
+            Message::EndQuorumEpoch(m) => {
+                write!(f, "EndQuorumEpoch{{epoch {}, successors [", m.epoch)?;
+                write_ids(f, &m.preferred_successors)?;
+                write!(f, "]}}")
+            }
+            Message::Fetch(m) => write!(
+                f,
+                "Fetch{{offset {}, last epoch {}, epoch {}}}",
+                m.fetch_offset, m.last_fetched_epoch, m.current_leader_epoch
+            ),
+            Message::FetchResponse(m) => {
+                write!(f, "FetchResponse{{epoch {}", m.epoch)?;
+                if let Some(l) = m.leader {
+                    write!(f, ", leader {l}")?;
+                }
+                match (m.error, m.diverging) {
+                    (Some(FetchError::Fenced), _) => write!(f, ", FENCED")?,
+                    (Some(FetchError::NotLeader), _) => write!(f, ", NOT_LEADER")?,
+                    (None, Some(d)) => write!(
+                        f,
+                        ", offset {}, diverging epoch {} end {}",
+                        m.fetch_offset, d.epoch, d.end_offset
+                    )?,
+                    (None, None) => {
+                        write!(f, ", offset {}, records [", m.fetch_offset)?;
+                        write_entries(f, &m.records)?;
+                        write!(f, "]")?;
+                        if let Some(h) = m.high_watermark {
+                            write!(f, ", hwm {h}")?;
+                        }
+                    }
+                }
+                write!(f, "}}")
+            }
         }
     }
 }

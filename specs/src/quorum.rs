@@ -111,9 +111,9 @@ impl Quorum {
     pub fn committed_index(&self, acked: impl Fn(NodeId) -> LogIndex) -> LogIndex {
         match self {
             Quorum::Simple(m) => m.committed_index(acked),
-            Quorum::Joint { old, new } => old
-                .committed_index(&acked)
-                .min(new.committed_index(&acked)),
+            Quorum::Joint { old, new } => {
+                old.committed_index(&acked).min(new.committed_index(&acked))
+            }
         }
     }
 }

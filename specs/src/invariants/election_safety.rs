@@ -45,18 +45,31 @@ mod tests {
             known_leader: leader.map(NodeId),
             log: &[],
             committed: LogIndex(0),
+            voters: &[],
         }
     }
 
     #[test]
     fn two_leaders_in_one_term_violate() {
         let h = History::default();
-        assert!(election_safety(&[view(0, 1, Some(0)), view(1, 2, Some(1))], &h));
-        assert!(!election_safety(&[view(0, 1, Some(0)), view(1, 1, Some(1))], &h));
+        assert!(election_safety(
+            &[view(0, 1, Some(0)), view(1, 2, Some(1))],
+            &h
+        ));
+        assert!(!election_safety(
+            &[view(0, 1, Some(0)), view(1, 1, Some(1))],
+            &h
+        ));
         // A follower that believes in another leader of the same term.
-        assert!(!election_safety(&[view(0, 1, Some(0)), view(2, 1, Some(1))], &h));
+        assert!(!election_safety(
+            &[view(0, 1, Some(0)), view(2, 1, Some(1))],
+            &h
+        ));
         let mut past = History::default();
-        past.leaders.entry(Term(1)).or_default().extend([NodeId(0), NodeId(1)]);
+        past.leaders
+            .entry(Term(1))
+            .or_default()
+            .extend([NodeId(0), NodeId(1)]);
         assert!(!election_safety(&[], &past));
     }
 }

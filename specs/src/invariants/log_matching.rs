@@ -42,6 +42,7 @@ mod tests {
             known_leader: None,
             log,
             committed: LogIndex(0),
+            voters: &[],
         }
     }
 

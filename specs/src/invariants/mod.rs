@@ -4,18 +4,26 @@
 //!
 //! A predicate returns `true` when the property holds.
 
+mod consistent_committed_data;
 mod election_safety;
 mod history;
 mod leader_append_only;
 mod leader_completeness;
 mod log_matching;
+mod majority_reached_hwm;
+mod monotonic_epoch;
+mod monotonic_high_watermark;
 mod state_machine_safety;
 
+pub use consistent_committed_data::consistent_committed_data;
 pub use election_safety::election_safety;
-pub use history::History;
+pub use history::{History, HwmRegression};
 pub use leader_append_only::leader_append_only;
 pub use leader_completeness::leader_completeness;
 pub use log_matching::log_matching;
+pub use majority_reached_hwm::majority_reached_hwm;
+pub use monotonic_epoch::monotonic_epoch;
+pub use monotonic_high_watermark::monotonic_high_watermark;
 pub use state_machine_safety::state_machine_safety;
 
 use crate::types::{Entry, LogIndex, NodeId, Term};
@@ -36,6 +44,9 @@ pub struct NodeView<'a> {
     /// The prefix it knows committed (Raft: commit index; KRaft: high
     /// watermark as an index).
     pub committed: LogIndex,
+    /// The voters of the configuration the node uses, sorted (itself
+    /// included when it votes). Observers are not among them.
+    pub voters: &'a [NodeId],
 }
 
 impl NodeView<'_> {
@@ -64,4 +75,14 @@ pub const ALWAYS: &[(&str, Predicate)] = &[
     ("leader-completeness", leader_completeness),
     ("state-machine-safety", state_machine_safety),
     ("leader-append-only", leader_append_only),
+];
+
+/// The safety properties only KRaft has, after the invariants of Kafka's
+/// `RaftEventSimulationTest`. A KRaft model checks [`ALWAYS`] and these
+/// (KRaft's messages feed the [`History`] that both lists read).
+pub const KRAFT_ALWAYS: &[(&str, Predicate)] = &[
+    ("monotonic-epoch", monotonic_epoch),
+    ("monotonic-high-watermark", monotonic_high_watermark),
+    ("majority-reached-high-watermark", majority_reached_hwm),
+    ("consistent-committed-data", consistent_committed_data),
 ];

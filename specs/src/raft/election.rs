@@ -17,6 +17,7 @@ impl Node {
         self.hard = HardState {
             term: self.hard.term.next(),
             voted_for: Some(self.id),
+            leader: None,
         };
         self.role = Role::Candidate {
             votes: BTreeSet::from([self.id]),
@@ -49,9 +50,8 @@ impl Node {
     ) {
         let log_ok = self.cfg.has(Bug::VoteWithoutLogCheck)
             || self.log.is_up_to_date(m.last_log_term, m.last_log_index);
-        let granted = m.term == self.hard.term
-            && self.hard.voted_for.is_none_or(|v| v == from)
-            && log_ok;
+        let granted =
+            m.term == self.hard.term && self.hard.voted_for.is_none_or(|v| v == from) && log_ok;
         if granted && self.hard.voted_for.is_none() {
             self.hard.voted_for = Some(from);
             if !self.cfg.has(Bug::UnpersistedVote) {

@@ -65,13 +65,22 @@ impl Config {
 }
 
 /// The timers a node arms: one per kind, never one per peer (so that the
-/// model's symmetry reduction stays sound).
+/// model's symmetry reduction stays sound). Raft uses `Election` and
+/// `Heartbeat`; KRaft ([`crate::kraft`]) uses all four.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Timer {
-    /// A follower or candidate that hears nothing starts an election.
+    /// A follower or candidate that hears nothing starts an election
+    /// (KRaft: also a follower's fetch timeout).
     Election,
     /// A leader sends AppendEntries (possibly empty) to every follower.
+    /// KRaft: a leader resends BeginQuorumEpoch to the voters that have not
+    /// fetched in its epoch yet.
     Heartbeat,
+    /// KRaft only: a follower or observer sends its next Fetch.
+    Fetch,
+    /// KRaft only, with check-quorum: a leader that has not been fetched
+    /// from by a majority since it last checked resigns.
+    CheckQuorum,
 }
 
 /// Everything that can happen to a node.
@@ -96,7 +105,8 @@ pub enum Input {
 }
 
 /// The durable part of a node besides its log: Raft's `currentTerm` and
-/// `votedFor`.
+/// `votedFor`; KRaft's quorum-state file (leader epoch, voted id, leader
+/// id).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -105,6 +115,10 @@ pub struct HardState {
     pub term: Term,
     /// The candidate voted for in `term`, if any.
     pub voted_for: Option<NodeId>,
+    /// KRaft only: the leader known for `term`, if any. Raft never sets it
+    /// (it is always `None` there).
+    #[serde(default)]
+    pub leader: Option<NodeId>,
 }
 
 impl RenameNodes for HardState {
@@ -112,6 +126,7 @@ impl RenameNodes for HardState {
         HardState {
             term: self.term,
             voted_for: self.voted_for.rename_nodes(f),
+            leader: self.leader.rename_nodes(f),
         }
     }
 }
@@ -258,12 +273,18 @@ impl Node {
         match input {
             Input::Timeout(Timer::Election) => self.handle_election_timeout(out),
             Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(out),
+            // KRaft's timers; a Raft node never arms them.
+            Input::Timeout(Timer::Fetch | Timer::CheckQuorum) => {}
             Input::Propose { request, data } => self.handle_propose(request, data, out),
             Input::Receive { from, msg } => self.handle_message(from, msg, out),
         }
     }
 
     fn handle_message(&mut self, from: NodeId, msg: Message, out: &mut Vec<Action>) {
+        if msg.is_kraft() {
+            // Another protocol's message: not for a Raft node.
+            return;
+        }
         if let Some(term) = msg.term() {
             if term > self.hard.term {
                 // §5.1: a higher term makes any node a follower of that term.
@@ -277,6 +298,12 @@ impl Node {
             Message::AppendResponse(m) => self.handle_append_response(from, m, out),
             Message::ClientRequest(m) => self.handle_propose(m.request, m.data, out),
             Message::ClientReply(_) => {}
+            Message::KraftVote(_)
+            | Message::KraftVoteResponse(_)
+            | Message::BeginQuorumEpoch(_)
+            | Message::EndQuorumEpoch(_)
+            | Message::Fetch(_)
+            | Message::FetchResponse(_) => {}
         }
     }
 
@@ -287,6 +314,7 @@ impl Node {
             self.hard = HardState {
                 term,
                 voted_for: None,
+                leader: None,
             };
             out.push(Action::PersistHardState(self.hard));
         }
@@ -334,6 +362,7 @@ impl Node {
             known_leader: self.known_leader(),
             log: self.log.entries(),
             committed: self.commit,
+            voters: self.cfg.voters.voters(),
         }
     }
 

@@ -10,7 +10,12 @@ impl Node {
     /// A leader appends a client command (once per request id) and sends it
     /// to the followers; anyone else ignores it (the client retries
     /// elsewhere). A retried request that is already committed is answered.
-    pub(super) fn handle_propose(&mut self, request: RequestId, data: Vec<u8>, out: &mut Vec<Action>) {
+    pub(super) fn handle_propose(
+        &mut self,
+        request: RequestId,
+        data: Vec<u8>,
+        out: &mut Vec<Action>,
+    ) {
         if !self.is_leader() {
             return;
         }
@@ -97,9 +102,7 @@ impl Node {
                     entries[index.0 as usize - 1] = entry.clone();
                     self.log = crate::log::Log::from_entries(entries);
                     out.push(Action::TruncateLog { last: index.prev() });
-                    out.push(Action::AppendLog(
-                        self.log.slice_from(index, usize::MAX),
-                    ));
+                    out.push(Action::AppendLog(self.log.slice_from(index, usize::MAX)));
                 }
                 Some(_) => {
                     self.log.truncate(index.prev());
@@ -158,7 +161,11 @@ impl Node {
                 matched,
             }
         } else {
-            let next = p.next.prev().min(m.match_index.next()).max(p.matched.next());
+            let next = p
+                .next
+                .prev()
+                .min(m.match_index.next())
+                .max(p.matched.next());
             Progress {
                 next: next.max(LogIndex(1)),
                 matched: p.matched,
@@ -213,7 +220,11 @@ impl Node {
         self.commit = index;
         for i in first.0..=index.0 {
             let index = LogIndex(i);
-            let entry = self.log.get(index).expect("committed entries exist").clone();
+            let entry = self
+                .log
+                .get(index)
+                .expect("committed entries exist")
+                .clone();
             let reply = entry.request().filter(|_| self.is_leader());
             out.push(Action::Apply { index, entry });
             if let Some(request) = reply {

@@ -1,0 +1,342 @@
+//! The `kraftwerk` command line (see DESIGN.md, "Command-line contract").
+//!
+//! Exit codes: 0 every property as expected; 12 an "always" property
+//! violated; 13 a "sometimes" property never reached; 2 bad usage or a bad
+//! configuration, with a one-line error on stderr.
+
+use crate::config::{ModelConfig, NetworkKind, Protocol};
+use crate::report;
+use crate::run::{run, CheckOptions, RunResult, Strategy};
+use clap::{Args, Parser, Subcommand};
+use kraftwerk_specs::bugs::{Bug, CATALOGUE};
+use std::ffi::OsString;
+
+/// Exit code: every property as expected.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: bad usage or configuration.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: an "always" property was violated.
+pub const EXIT_VIOLATED: i32 = 12;
+/// Exit code: a "sometimes" property was never reached.
+pub const EXIT_NOT_FOUND: i32 = 13;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kraftwerk",
+    version,
+    about = "Model-check Raft and KRaft exhaustively with stateright"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check a configuration (or, with no model flags, the standard suite).
+    Check {
+        #[command(flatten)]
+        model: ModelFlags,
+        #[command(flatten)]
+        checker: CheckerFlags,
+    },
+    /// Serve stateright's Explorer web UI for a configuration.
+    Explore {
+        #[command(flatten)]
+        model: ModelFlags,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+    },
+    /// List the bug catalogue.
+    Bugs,
+}
+
+/// Flags that choose the model. Unset flags take the protocol's defaults.
+#[derive(Args, Debug, Default)]
+struct ModelFlags {
+    /// raft or kraft.
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Membership change: none, joint or single.
+    #[arg(long)]
+    reconfig: Option<String>,
+    /// Number of servers (1 to 7).
+    #[arg(long)]
+    servers: Option<usize>,
+    /// Highest term (epoch) any server may reach.
+    #[arg(long)]
+    max_term: Option<u64>,
+    /// Client requests.
+    #[arg(long)]
+    values: Option<usize>,
+    /// Total server crashes over a run.
+    #[arg(long)]
+    crashes: Option<usize>,
+    /// unordered-duplicating, unordered-nonduplicating or ordered.
+    #[arg(long)]
+    network: Option<String>,
+    /// The network may also drop messages.
+    #[arg(long)]
+    lossy: bool,
+    /// Switch on a catalogued bug (see `kraftwerk bugs`).
+    #[arg(long)]
+    bug: Option<String>,
+}
+
+/// Flags that choose how to search.
+#[derive(Args, Debug)]
+struct CheckerFlags {
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// bfs, dfs or simulation.
+    #[arg(long, default_value = "dfs")]
+    strategy: String,
+    /// Explore no deeper than this (the result is then incomplete).
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Turn symmetry reduction off.
+    #[arg(long)]
+    no_symmetry: bool,
+    /// Stop after this many generated states (the result is then incomplete).
+    #[arg(long)]
+    max_states: Option<usize>,
+    /// Seed for the simulation strategy.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object as the last line of stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ModelFlags {
+    fn any(&self) -> bool {
+        self.protocol.is_some()
+            || self.reconfig.is_some()
+            || self.servers.is_some()
+            || self.max_term.is_some()
+            || self.values.is_some()
+            || self.crashes.is_some()
+            || self.network.is_some()
+            || self.lossy
+            || self.bug.is_some()
+    }
+
+    /// The configuration these flags describe, validated.
+    fn to_config(&self) -> Result<ModelConfig, String> {
+        let bug = match &self.bug {
+            None => None,
+            Some(name) => Some(Bug::from_name(name).ok_or_else(|| {
+                format!(
+                    "unknown bug '{name}' (valid: {})",
+                    CATALOGUE
+                        .iter()
+                        .map(|b| b.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?),
+        };
+        let protocol = match self.protocol.as_deref() {
+            None => match bug.map(|b| b.info().protocol) {
+                Some("kraft") => Protocol::Kraft,
+                _ => Protocol::Raft,
+            },
+            Some("raft") => Protocol::Raft,
+            Some("kraft") => Protocol::Kraft,
+            Some(p) => return Err(format!("unknown protocol '{p}' (expected raft or kraft)")),
+        };
+        if protocol == Protocol::Kraft {
+            return Err("--protocol kraft is not available yet in this build".into());
+        }
+        match self.reconfig.as_deref() {
+            None | Some("none") => {}
+            Some("joint") | Some("single") => {
+                return Err("--reconfig joint|single is not available yet in this build".into())
+            }
+            Some(r) => {
+                return Err(format!(
+                    "unknown reconfig '{r}' (expected none, joint or single)"
+                ))
+            }
+        }
+        let mut cfg = ModelConfig::default_raft();
+        if let Some(b) = bug {
+            if b.info().protocol != protocol.to_string() {
+                return Err(format!(
+                    "bug '{}' lives in {}, not {protocol}",
+                    b.info().name,
+                    b.info().protocol
+                ));
+            }
+            cfg.bugs.insert(b);
+        }
+        if let Some(n) = self.servers {
+            cfg.servers = n;
+        }
+        if let Some(t) = self.max_term {
+            cfg.max_term = t;
+        }
+        if let Some(v) = self.values {
+            cfg.values = v;
+        }
+        if let Some(c) = self.crashes {
+            cfg.crashes = c;
+        }
+        if let Some(n) = &self.network {
+            cfg.network = NetworkKind::parse(n)?;
+        }
+        cfg.lossy = self.lossy;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl CheckerFlags {
+    fn to_options(&self, stop_on_violation: bool) -> Result<CheckOptions, String> {
+        let strategy = match self.strategy.as_str() {
+            "bfs" => Strategy::Bfs,
+            "dfs" => Strategy::Dfs,
+            "simulation" => Strategy::Simulation,
+            s => {
+                return Err(format!(
+                    "unknown strategy '{s}' (expected bfs, dfs or simulation)"
+                ))
+            }
+        };
+        let threads = match self.threads {
+            Some(0) => return Err("--threads must be at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.depth == Some(0) {
+            return Err("--depth must be at least 1".into());
+        }
+        Ok(CheckOptions {
+            threads,
+            strategy,
+            depth: self.depth,
+            symmetry: !self.no_symmetry,
+            stop_on_violation,
+            max_states: self.max_states,
+            progress: true,
+            seed: self.seed,
+        })
+    }
+}
+
+/// The standard suite a bare `kraftwerk check` runs.
+pub fn default_suite() -> Vec<ModelConfig> {
+    vec![ModelConfig::default_raft()]
+}
+
+fn usage_error(msg: &str) -> i32 {
+    eprintln!("kraftwerk: error: {msg}");
+    EXIT_USAGE
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return EXIT_OK;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return EXIT_USAGE;
+            }
+            // clap's message, first line only, without its "error: " prefix.
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("bad usage");
+            return usage_error(line.trim_start_matches("error: "));
+        }
+    };
+    match cli.command {
+        Command::Bugs => {
+            print_bugs();
+            EXIT_OK
+        }
+        Command::Check { model, checker } => check(&model, &checker),
+        Command::Explore { model, addr } => explore(&model, &addr),
+    }
+}
+
+fn print_bugs() {
+    println!("{:<28} {:<9} {:<22} source", "name", "protocol", "breaks");
+    for b in CATALOGUE {
+        println!(
+            "{:<28} {:<9} {:<22} {}",
+            b.name, b.protocol, b.breaks, b.source
+        );
+    }
+    println!();
+    for b in CATALOGUE {
+        println!("{}: {}", b.name, b.description);
+    }
+}
+
+fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
+    let suite = !model.any();
+    let configs = if suite {
+        default_suite()
+    } else {
+        match model.to_config() {
+            Ok(c) => vec![c],
+            Err(e) => return usage_error(&e),
+        }
+    };
+    let opts = match checker.to_options(false) {
+        Ok(o) => o,
+        Err(e) => return usage_error(&e),
+    };
+    if opts.strategy == Strategy::Bfs && opts.symmetry {
+        eprintln!("note: symmetry reduction has no effect under bfs; exploring without it");
+    }
+    let mut runs: Vec<RunResult> = Vec::new();
+    for cfg in &configs {
+        eprintln!(
+            "checking {} ({:?}, {} thread(s){})",
+            cfg.describe(),
+            opts.strategy,
+            opts.threads,
+            if opts.symmetry && opts.strategy == Strategy::Dfs {
+                ", symmetry"
+            } else {
+                ""
+            }
+        );
+        runs.push(run(cfg, &opts));
+    }
+    print!("{}", report::table(&runs));
+    if checker.json {
+        println!("{}", report::json_line(&runs, suite));
+    }
+    if runs.iter().any(|r| r.any_violated()) {
+        EXIT_VIOLATED
+    } else if runs.iter().any(|r| r.any_not_found()) {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_OK
+    }
+}
+
+fn explore(model: &ModelFlags, addr: &str) -> i32 {
+    let cfg = match model.to_config() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    match std::net::TcpListener::bind(addr) {
+        Ok(l) => drop(l),
+        Err(e) => return usage_error(&format!("cannot listen on {addr}: {e}")),
+    }
+    println!("Explorer for {} at http://{addr}/", cfg.describe());
+    use stateright::Model;
+    // Blocks for as long as the server runs.
+    let _ = crate::model::build(&cfg).checker().serve(addr);
+    EXIT_OK
+}

@@ -1,0 +1,15 @@
+//! # kraftwerk-model
+//!
+//! The stateright model of Kraftwerk's protocol cores and the `kraftwerk`
+//! command line. The protocol logic lives in `kraftwerk-specs`; this crate
+//! only adapts it to stateright's `Actor` interface ([`actor`]), chooses
+//! bounds ([`config`]), registers the properties ([`model`]), runs the
+//! checker ([`run`]) and prints what it found ([`trace`], [`report`]).
+
+pub mod actor;
+pub mod cli;
+pub mod config;
+pub mod model;
+pub mod report;
+pub mod run;
+pub mod trace;

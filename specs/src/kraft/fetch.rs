@@ -1,0 +1,303 @@
+//! Replication by pull (KIP-595): Fetch and its answer on both sides, the
+//! high watermark, and client proposals.
+
+use super::{Action, Node, State, Timer};
+use crate::bugs::Bug;
+use crate::message::{DivergingEpoch, Fetch, FetchError, FetchResponse, Message};
+use crate::types::{Entry, LogIndex, NodeId, Payload, RequestId};
+
+impl Node {
+    /// A follower fetches from its leader; an observer that knows no leader
+    /// asks every voter (Kafka: its bootstrap servers), whose answers name
+    /// the leader.
+    pub(super) fn handle_fetch_timeout(&mut self, out: &mut Vec<Action>) {
+        match self.state {
+            State::Follower { .. } => self.send_fetch(out),
+            State::Unattached if !self.is_voter() => {
+                for to in self.other_voters() {
+                    out.push(Action::Send {
+                        to,
+                        msg: Message::Fetch(self.fetch_request()),
+                    });
+                }
+            }
+            _ => return,
+        }
+        self.set_timer(Timer::Fetch, out);
+    }
+
+    /// A follower sends its current position to its leader.
+    pub(super) fn send_fetch(&self, out: &mut Vec<Action>) {
+        if let State::Follower { leader } = self.state {
+            out.push(Action::Send {
+                to: leader,
+                msg: Message::Fetch(self.fetch_request()),
+            });
+        }
+    }
+
+    /// Fetch, on the receiving side (REFERENCE item 7). A fetch of a higher
+    /// epoch gets no answer (Kafka's UNKNOWN_LEADER_EPOCH, which the fetcher
+    /// would drop as older than its own epoch).
+    pub(super) fn handle_fetch(&mut self, from: NodeId, m: Fetch, out: &mut Vec<Action>) {
+        if m.current_leader_epoch > self.hard.term {
+            return;
+        }
+        let mut answer = FetchResponse {
+            epoch: self.hard.term,
+            leader: self.hard.leader,
+            error: None,
+            fetch_offset: m.fetch_offset,
+            last_fetched_epoch: m.last_fetched_epoch,
+            records: Vec::new(),
+            high_watermark: None,
+            diverging: None,
+        };
+        if m.current_leader_epoch < self.hard.term {
+            answer.error = Some(FetchError::Fenced);
+        } else if !self.is_leader() {
+            answer.error = Some(FetchError::NotLeader);
+        } else if let Some(d) = self.divergence(&m) {
+            answer.diverging = Some(d);
+        } else {
+            self.record_fetch(from, m.fetch_offset, out);
+            let State::Leader(l) = &self.state else {
+                unreachable!("checked above");
+            };
+            answer.high_watermark = l.high_watermark;
+            answer.records = self
+                .log
+                .slice_from(m.fetch_offset.next(), self.cfg.max_records_per_fetch);
+        }
+        out.push(Action::Send {
+            to: from,
+            msg: Message::FetchResponse(answer),
+        });
+    }
+
+    /// Kafka's `validateOffsetAndEpoch`: `None` when the leader's log holds
+    /// the fetcher's last fetched epoch up to its fetch offset; otherwise
+    /// where the logs part.
+    fn divergence(&self, m: &Fetch) -> Option<DivergingEpoch> {
+        if self.cfg.has(Bug::KraftIgnoreDivergingEpoch) {
+            return None;
+        }
+        let (epoch, end_offset) = self.log.end_offset_for_epoch(m.last_fetched_epoch);
+        (epoch != m.last_fetched_epoch || end_offset < m.fetch_offset)
+            .then_some(DivergingEpoch { epoch, end_offset })
+    }
+
+    /// A valid fetch from a voter acknowledges its fetch offset; the high
+    /// watermark may advance. With check-quorum, once a majority (the leader
+    /// included) has fetched, the check interval starts over.
+    fn record_fetch(&mut self, from: NodeId, fetch_offset: LogIndex, out: &mut Vec<Action>) {
+        if from == self.id || !self.cfg.voters.contains(from) {
+            return; // an observer never counts
+        }
+        let me = self.id;
+        // Only a buggy leader can be fetched past its own end.
+        let offset = fetch_offset.min(self.log.last_index());
+        let State::Leader(l) = &mut self.state else {
+            return;
+        };
+        // A lower offset from a voter in this epoch is a duplicate of an
+        // older fetch: what the voter acknowledged in the epoch stays.
+        let acked = l.end_offsets.entry(from).or_default();
+        *acked = (*acked).max(offset);
+        if self.cfg.check_quorum {
+            l.fetched.insert(from);
+            if self
+                .cfg
+                .voters
+                .agrees(|v| v == me || l.fetched.contains(&v))
+            {
+                l.fetched.clear();
+                self.set_timer(Timer::CheckQuorum, out);
+            }
+        }
+        self.maybe_advance_high_watermark(out);
+    }
+
+    /// REFERENCE item 8: the offset held by a majority of voters (the
+    /// leader's log end offset included) becomes the high watermark only if
+    /// it is past the epoch start offset and past the current one.
+    pub(super) fn maybe_advance_high_watermark(&mut self, out: &mut Vec<Action>) {
+        let me = self.id;
+        let end = self.log.last_index();
+        let State::Leader(l) = &mut self.state else {
+            return;
+        };
+        let majority = self.cfg.voters.committed_index(|v| {
+            if v == me {
+                end
+            } else {
+                l.end_offsets.get(&v).copied().unwrap_or_default()
+            }
+        });
+        let past_start =
+            majority > l.epoch_start_offset || self.cfg.has(Bug::KraftHwmBeforeEpochStart);
+        if !past_start || majority <= l.high_watermark.unwrap_or_default() {
+            return;
+        }
+        l.high_watermark = Some(majority);
+        self.advance_high_watermark_to(majority, out);
+    }
+
+    /// Raises the local high watermark to `hwm` (never lowers it, never past
+    /// the log end), applies the records it covers and, on a leader, answers
+    /// their clients.
+    fn advance_high_watermark_to(&mut self, hwm: LogIndex, out: &mut Vec<Action>) {
+        let hwm = hwm.min(self.log.last_index());
+        if hwm <= self.high_watermark {
+            return;
+        }
+        let first = self.high_watermark.next();
+        self.high_watermark = hwm;
+        let leader = self.is_leader();
+        for i in first.0..=hwm.0 {
+            let index = LogIndex(i);
+            let entry = self.log.get(index).expect("index <= log end").clone();
+            let reply = entry.request().filter(|_| leader);
+            out.push(Action::Apply { index, entry });
+            if let Some(request) = reply {
+                out.push(Action::Reply {
+                    request,
+                    index,
+                    term: self.hard.term,
+                });
+            }
+        }
+    }
+
+    /// FetchResponse, on the fetching side. A newer epoch, FENCED or
+    /// NOT_LEADER sends it to that epoch and leader (Kafka's
+    /// `maybeHandleCommonResponse`); an answer that names the leader it did
+    /// not know makes it a follower, which fetches afresh. Otherwise the
+    /// answer counts only if it comes from its leader and is about its
+    /// current position: it truncates on DivergingEpoch, or appends the
+    /// records and takes the high watermark. Either way the fetch timeout
+    /// starts over, and a changed log is fetched past (and so acknowledged)
+    /// at once.
+    pub(super) fn handle_fetch_response(
+        &mut self,
+        from: NodeId,
+        m: FetchResponse,
+        out: &mut Vec<Action>,
+    ) {
+        if m.epoch < self.hard.term {
+            return;
+        }
+        if m.error.is_some() || m.epoch > self.hard.term {
+            self.maybe_transition(m.leader, m.epoch, out);
+            return;
+        }
+        if self.maybe_transition(m.leader, m.epoch, out) {
+            return;
+        }
+        if self.state != (State::Follower { leader: from }) {
+            return;
+        }
+        let position = (self.log.last_index(), self.log.last_term());
+        if (m.fetch_offset, m.last_fetched_epoch) != position {
+            return; // an answer to an older position
+        }
+        let changed = match m.diverging {
+            Some(d) => self.truncate_to(d, out),
+            None => self.append_as_follower(m.records, m.high_watermark, out),
+        };
+        if self.is_voter() {
+            self.set_timer(Timer::Election, out);
+        }
+        if changed {
+            self.send_fetch(out);
+        }
+    }
+
+    /// Kafka's `truncateToEndOffset`: to the end of the diverging epoch in
+    /// this log, or to the leader's end of it if shorter — but never below
+    /// the high watermark (Kafka raises an error there; it cannot happen
+    /// unless committed records differ, which the properties catch).
+    /// Returns true when the log changed.
+    fn truncate_to(&mut self, d: DivergingEpoch, out: &mut Vec<Action>) -> bool {
+        let (epoch, end) = self.log.end_offset_for_epoch(d.epoch);
+        let target = if epoch == d.epoch {
+            end.min(d.end_offset)
+        } else {
+            end
+        };
+        let target = target.max(self.high_watermark);
+        if target >= self.log.last_index() {
+            return false;
+        }
+        self.log.truncate(target);
+        out.push(Action::TruncateLog { last: target });
+        true
+    }
+
+    /// Appends the leader's records after the log end and sets the high
+    /// watermark to min(leader's, log end offset). Returns true when
+    /// records were appended.
+    fn append_as_follower(
+        &mut self,
+        records: Vec<Entry>,
+        leader_hwm: Option<LogIndex>,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        // A log's epochs never decrease (Kafka's log refuses such a batch);
+        // only a leader that skipped the divergence check sends this.
+        if records
+            .first()
+            .is_some_and(|e| e.term < self.log.last_term())
+        {
+            return false;
+        }
+        let appended = !records.is_empty();
+        if appended {
+            for e in &records {
+                self.log.push(e.clone());
+            }
+            out.push(Action::AppendLog(records));
+        }
+        if let Some(hwm) = leader_hwm {
+            self.advance_high_watermark_to(hwm, out);
+        }
+        appended
+    }
+
+    /// A leader appends a client command, once per request id (a retry of a
+    /// committed one is answered again); anyone else ignores it, as in
+    /// Raft. Followers pull the record; a single voter commits it alone.
+    pub(super) fn handle_propose(
+        &mut self,
+        request: RequestId,
+        data: Vec<u8>,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.is_leader() {
+            return;
+        }
+        if let Some(pos) = self
+            .log
+            .entries()
+            .iter()
+            .position(|e| e.request() == Some(request))
+        {
+            let index = LogIndex(pos as u64 + 1);
+            if index <= self.high_watermark {
+                out.push(Action::Reply {
+                    request,
+                    index,
+                    term: self.hard.term,
+                });
+            }
+            return;
+        }
+        let entry = Entry {
+            term: self.hard.term,
+            payload: Payload::Command { request, data },
+        };
+        self.log.push(entry.clone());
+        out.push(Action::AppendLog(vec![entry]));
+        self.maybe_advance_high_watermark(out);
+    }
+}
