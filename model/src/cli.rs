@@ -79,6 +79,15 @@ struct ModelFlags {
     /// The network may also drop messages.
     #[arg(long)]
     lossy: bool,
+    /// KRaft: servers that fetch but never vote.
+    #[arg(long)]
+    observers: Option<usize>,
+    /// KRaft: KIP-996 pre-vote.
+    #[arg(long)]
+    pre_vote: bool,
+    /// KRaft: a leader resigns without fetches from a majority.
+    #[arg(long)]
+    check_quorum: bool,
     /// Switch on a catalogued bug (see `kraftwerk bugs`).
     #[arg(long)]
     bug: Option<String>,
@@ -120,6 +129,9 @@ impl ModelFlags {
             || self.crashes.is_some()
             || self.network.is_some()
             || self.lossy
+            || self.observers.is_some()
+            || self.pre_vote
+            || self.check_quorum
             || self.bug.is_some()
     }
 
@@ -147,9 +159,6 @@ impl ModelFlags {
             Some("kraft") => Protocol::Kraft,
             Some(p) => return Err(format!("unknown protocol '{p}' (expected raft or kraft)")),
         };
-        if protocol == Protocol::Kraft {
-            return Err("--protocol kraft is not available yet in this build".into());
-        }
         match self.reconfig.as_deref() {
             None | Some("none") => {}
             Some("joint") | Some("single") => {
@@ -161,7 +170,7 @@ impl ModelFlags {
                 ))
             }
         }
-        let mut cfg = ModelConfig::default_raft();
+        let mut cfg = ModelConfig::default_for(protocol);
         if let Some(b) = bug {
             if b.info().protocol != protocol.to_string() {
                 return Err(format!(
@@ -188,6 +197,9 @@ impl ModelFlags {
             cfg.network = NetworkKind::parse(n)?;
         }
         cfg.lossy = self.lossy;
+        cfg.observers = self.observers.unwrap_or(0);
+        cfg.pre_vote = self.pre_vote;
+        cfg.check_quorum = self.check_quorum;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -228,7 +240,7 @@ impl CheckerFlags {
 
 /// The standard suite a bare `kraftwerk check` runs.
 pub fn default_suite() -> Vec<ModelConfig> {
-    vec![ModelConfig::default_raft()]
+    vec![ModelConfig::default_raft(), ModelConfig::default_kraft()]
 }
 
 fn usage_error(msg: &str) -> i32 {

@@ -86,6 +86,12 @@ pub struct ModelConfig {
     pub network: NetworkKind,
     /// Whether the network may also drop messages.
     pub lossy: bool,
+    /// KRaft only: servers that fetch but never vote, after the voters.
+    pub observers: usize,
+    /// KRaft only: KIP-996 pre-vote.
+    pub pre_vote: bool,
+    /// KRaft only: a leader resigns without fetches from a majority.
+    pub check_quorum: bool,
     /// Catalogued bugs switched on.
     pub bugs: BTreeSet<Bug>,
 }
@@ -108,8 +114,32 @@ impl ModelConfig {
             crashes: 1,
             network: NetworkKind::UnorderedDuplicating,
             lossy: false,
+            observers: 0,
+            pre_vote: false,
+            check_quorum: false,
             bugs: BTreeSet::new(),
         }
+    }
+
+    /// The default KRaft configuration: the same bounds as Raft's.
+    pub fn default_kraft() -> ModelConfig {
+        ModelConfig {
+            protocol: Protocol::Kraft,
+            ..ModelConfig::default_raft()
+        }
+    }
+
+    /// The defaults of `protocol`.
+    pub fn default_for(protocol: Protocol) -> ModelConfig {
+        match protocol {
+            Protocol::Raft => ModelConfig::default_raft(),
+            Protocol::Kraft => ModelConfig::default_kraft(),
+        }
+    }
+
+    /// Servers plus observers: the number of server actors.
+    pub fn nodes(&self) -> usize {
+        self.servers + self.observers
     }
 
     /// Rejects configurations that make no sense or cannot be checked.
@@ -132,6 +162,17 @@ impl ModelConfig {
         if self.values > 8 {
             return Err(format!("--values must be at most 8 (got {})", self.values));
         }
+        if self.protocol == Protocol::Raft
+            && (self.observers > 0 || self.pre_vote || self.check_quorum)
+        {
+            return Err("--observers, --pre-vote and --check-quorum are KRaft options".into());
+        }
+        if self.observers > 3 {
+            return Err(format!(
+                "--observers must be at most 3 (got {})",
+                self.observers
+            ));
+        }
         if self.crashes > self.servers {
             return Err(format!(
                 "--crashes must be at most --servers ({}) (got {})",
@@ -153,6 +194,15 @@ impl ModelConfig {
             self.network.name(),
             if self.lossy { " lossy" } else { "" },
         );
+        if self.observers > 0 {
+            s.push_str(&format!(" observers={}", self.observers));
+        }
+        if self.pre_vote {
+            s.push_str(" pre-vote");
+        }
+        if self.check_quorum {
+            s.push_str(" check-quorum");
+        }
         for b in &self.bugs {
             s.push_str(&format!(" bug={}", b.info().name));
         }

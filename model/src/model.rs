@@ -2,11 +2,11 @@
 //! crash bound, the properties from `specs::invariants` and their
 //! "sometimes" partners, the boundary, and the ghost history.
 
-use crate::actor::{Ghost, KwActor, Msg};
-use crate::config::{ModelConfig, NetworkKind};
+use crate::actor::{Core, Ghost, KwActor, Msg};
+use crate::config::{ModelConfig, NetworkKind, Protocol};
 use kraftwerk_specs::invariants::{self, History, NodeView};
-use kraftwerk_specs::raft;
 use kraftwerk_specs::types::NodeId;
+use kraftwerk_specs::{kraft, raft};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, LossyNetwork, Network};
 use stateright::Expectation;
 use std::sync::Arc;
@@ -41,6 +41,10 @@ always!(
     p_leader_completeness => invariants::leader_completeness,
     p_state_machine_safety => invariants::state_machine_safety,
     p_leader_append_only => invariants::leader_append_only,
+    p_monotonic_epoch => invariants::monotonic_epoch,
+    p_monotonic_hwm => invariants::monotonic_high_watermark,
+    p_majority_reached_hwm => invariants::majority_reached_hwm,
+    p_consistent_committed_data => invariants::consistent_committed_data,
 );
 
 /// Sometimes: a live leader exists.
@@ -80,6 +84,38 @@ fn s_leader_replaced_after_crash(_: &KwModel, s: &KwState) -> bool {
         .any(|v| v.is_leader && crashed_leader_terms.iter().any(|&t| t < v.term))
 }
 
+/// Sometimes (KRaft): data of a second epoch is committed.
+fn s_hwm_in_second_epoch(_: &KwModel, s: &KwState) -> bool {
+    live_views(s)
+        .iter()
+        .any(|v| v.committed_entries().last().is_some_and(|e| e.term.0 >= 2))
+}
+
+/// Sometimes (KRaft): an observer holds a committed entry.
+fn s_observer_replicates(_: &KwModel, s: &KwState) -> bool {
+    live_views(s)
+        .iter()
+        .any(|v| !v.voters.contains(&v.id) && v.committed.0 > 0)
+}
+
+/// Sometimes (KRaft): a server is Resigned while another leads a later
+/// epoch.
+fn s_resigned_and_replaced(_: &KwModel, s: &KwState) -> bool {
+    let servers: Vec<_> = s
+        .actor_states
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !s.crashed[*i])
+        .filter_map(|(_, a)| a.server())
+        .collect();
+    servers.iter().any(|r| match &r.node {
+        crate::actor::AnyNode::Kraft(n) if n.state == kraft::State::Resigned => servers
+            .iter()
+            .any(|l| l.node.view().is_leader && l.node.hard().term > n.hard.term),
+        _ => false,
+    })
+}
+
 /// Sometimes: a live server has removed a conflicting suffix of its log.
 fn s_conflict_truncated(_: &KwModel, s: &KwState) -> bool {
     s.actor_states
@@ -93,7 +129,7 @@ fn s_conflict_truncated(_: &KwModel, s: &KwState) -> bool {
 fn within_boundary(cfg: &ModelConfig, state: &KwState) -> bool {
     let terms_ok = state.actor_states.iter().all(|a| {
         a.server()
-            .is_none_or(|s| s.node.hard.term.0 <= cfg.max_term)
+            .is_none_or(|s| s.node.hard().term.0 <= cfg.max_term)
     });
     let restarts: usize = state
         .actor_storages
@@ -123,20 +159,119 @@ fn record_out(_: &ModelConfig, h: &Ghost, env: Envelope<&Msg>) -> Option<Ghost> 
 /// A property's condition.
 type Condition = fn(&KwModel, &KwState) -> bool;
 
+/// The properties checked for `cfg`, in report order: the safety
+/// properties, then their "sometimes" partners.
+///
+/// Partners that the configuration cannot reach by construction are left
+/// out: crash witnesses without crashes, observer witnesses without
+/// observers.
+pub fn properties(cfg: &ModelConfig) -> Vec<(Expectation, &'static str, Condition)> {
+    use Expectation::{Always, Sometimes};
+    let protocol = cfg.protocol;
+    let mut props: Vec<(Expectation, &'static str, Condition)> = vec![
+        (Always, "election-safety", p_election_safety),
+        (Always, "log-matching", p_log_matching),
+        (Always, "leader-completeness", p_leader_completeness),
+        (Always, "state-machine-safety", p_state_machine_safety),
+        (Always, "leader-append-only", p_leader_append_only),
+    ];
+    if protocol == Protocol::Kraft {
+        props.extend([
+            (Always, "monotonic-epoch", p_monotonic_epoch as Condition),
+            (Always, "monotonic-high-watermark", p_monotonic_hwm),
+            (
+                Always,
+                "majority-reached-high-watermark",
+                p_majority_reached_hwm,
+            ),
+            (
+                Always,
+                "consistent-committed-data",
+                p_consistent_committed_data,
+            ),
+        ]);
+    }
+    props.extend([
+        (Sometimes, "leader-elected", s_leader_elected as Condition),
+        (Sometimes, "entry-committed", s_entry_committed),
+        (Sometimes, "new-leader-after-ack", s_new_leader_after_ack),
+    ]);
+    if cfg.crashes > 0 {
+        props.push((
+            Sometimes,
+            "leader-replaced-after-crash",
+            s_leader_replaced_after_crash,
+        ));
+    }
+    match protocol {
+        Protocol::Raft => props.push((Sometimes, "conflict-truncated", s_conflict_truncated)),
+        Protocol::Kraft => {
+            props.extend([
+                (
+                    Sometimes,
+                    "diverging-epoch-truncation",
+                    s_conflict_truncated as Condition,
+                ),
+                (
+                    Sometimes,
+                    "high-watermark-in-second-epoch",
+                    s_hwm_in_second_epoch,
+                ),
+            ]);
+            if cfg.crashes > 0 || cfg.check_quorum {
+                props.push((
+                    Sometimes,
+                    "leader-resigned-and-replaced",
+                    s_resigned_and_replaced,
+                ));
+            }
+            if cfg.observers > 0 {
+                props.push((
+                    Sometimes,
+                    "observer-replicates-committed",
+                    s_observer_replicates,
+                ));
+            }
+        }
+    }
+    props
+}
+
+/// The cores' configuration for `cfg`.
+pub fn core(cfg: &ModelConfig) -> Core {
+    let voters = (0..cfg.servers as u32).map(NodeId);
+    match cfg.protocol {
+        Protocol::Raft => {
+            let mut c = raft::Config::new(voters);
+            c.bugs = cfg.bugs.clone();
+            Core::Raft(Arc::new(c))
+        }
+        Protocol::Kraft => {
+            let observers = (cfg.servers as u32..cfg.nodes() as u32).map(NodeId);
+            let mut c = kraft::Config::new(voters, observers);
+            c.bugs = cfg.bugs.clone();
+            c.pre_vote = cfg.pre_vote;
+            c.check_quorum = cfg.check_quorum;
+            Core::Kraft(Arc::new(c))
+        }
+    }
+}
+
 /// Builds the model for `cfg`.
 pub fn build(cfg: &ModelConfig) -> KwModel {
-    let mut core = raft::Config::new((0..cfg.servers as u32).map(NodeId));
-    core.bugs = cfg.bugs.clone();
-    let core = Arc::new(core);
+    let core = core(cfg);
     let network = match cfg.network {
         NetworkKind::UnorderedDuplicating => Network::new_unordered_duplicating([]),
         NetworkKind::UnorderedNonduplicating => Network::new_unordered_nonduplicating([]),
         NetworkKind::Ordered => Network::new_ordered([]),
     };
     let mut model = ActorModel::new(cfg.clone(), Ghost(History::default()))
-        .actors((0..cfg.servers).map(|_| KwActor::Server { cfg: core.clone() }))
+        .actors((0..cfg.nodes()).map(|_| KwActor::Server {
+            core: core.clone(),
+            client_base: cfg.nodes(),
+        }))
         .actor(KwActor::Client {
-            servers: cfg.servers,
+            servers: cfg.nodes(),
             values: cfg.values,
         })
         .init_network(network)
@@ -148,43 +283,7 @@ pub fn build(cfg: &ModelConfig) -> KwModel {
         .max_crashes(cfg.crashes)
         .within_boundary(within_boundary)
         .record_msg_out(record_out);
-    let props: [(Expectation, &'static str, Condition); 10] = [
-        (Expectation::Always, "election-safety", p_election_safety),
-        (Expectation::Always, "log-matching", p_log_matching),
-        (
-            Expectation::Always,
-            "leader-completeness",
-            p_leader_completeness,
-        ),
-        (
-            Expectation::Always,
-            "state-machine-safety",
-            p_state_machine_safety,
-        ),
-        (
-            Expectation::Always,
-            "leader-append-only",
-            p_leader_append_only,
-        ),
-        (Expectation::Sometimes, "leader-elected", s_leader_elected),
-        (Expectation::Sometimes, "entry-committed", s_entry_committed),
-        (
-            Expectation::Sometimes,
-            "new-leader-after-ack",
-            s_new_leader_after_ack,
-        ),
-        (
-            Expectation::Sometimes,
-            "leader-replaced-after-crash",
-            s_leader_replaced_after_crash,
-        ),
-        (
-            Expectation::Sometimes,
-            "conflict-truncated",
-            s_conflict_truncated,
-        ),
-    ];
-    for (expectation, name, f) in props {
+    for (expectation, name, f) in properties(cfg) {
         model = model.property(expectation, name, f);
     }
     model

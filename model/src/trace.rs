@@ -3,8 +3,9 @@
 //! "n2 election timeout", "crash n1") followed by only the server fields that
 //! changed, and the Explorer path that opens the same trace.
 
-use crate::actor::{ActorState, ServerState};
+use crate::actor::{ActorState, AnyNode, ServerState};
 use crate::model::{KwModel, KwState};
+use kraftwerk_specs::kraft;
 use kraftwerk_specs::raft::{Role, Timer};
 use serde::Serialize;
 use stateright::actor::{ActorModelAction, Id};
@@ -51,48 +52,73 @@ pub fn actor_name(state: &KwState, id: Id) -> String {
     }
 }
 
-/// The labelled fields of a server, in display order.
-pub fn server_fields(s: &ServerState) -> [(&'static str, String); 5] {
-    let n = &s.node;
-    let role = match &n.role {
-        Role::Follower { leader: None } => "follower".to_string(),
-        Role::Follower { leader: Some(l) } => format!("follower of {l}"),
-        Role::Candidate { votes } => format!(
-            "candidate (votes {})",
-            votes
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        Role::Leader { progress } => format!(
-            "leader (match {})",
-            progress
-                .iter()
-                .map(|(p, pr)| format!("{p}:{}", pr.matched))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-    };
-    let log = format!(
-        "[{}]",
-        n.log
-            .entries()
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    [
-        ("role", role),
-        ("term", n.hard.term.to_string()),
-        (
-            "vote",
-            n.hard.voted_for.map_or("-".into(), |v| v.to_string()),
-        ),
-        ("log", log),
-        ("commit", n.commit.to_string()),
-    ]
+fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The labelled fields of a server, in display order: role, term (epoch),
+/// vote, known leader (KRaft), log, commit index (KRaft: high watermark).
+pub fn server_fields(s: &ServerState) -> Vec<(&'static str, String)> {
+    match &s.node {
+        AnyNode::Raft(n) => {
+            let role = match &n.role {
+                Role::Follower { leader: None } => "follower".to_string(),
+                Role::Follower { leader: Some(l) } => format!("follower of {l}"),
+                Role::Candidate { votes } => format!("candidate (votes {})", join(votes)),
+                Role::Leader { progress } => format!(
+                    "leader (match {})",
+                    join(progress.iter().map(|(p, pr)| format!("{p}:{}", pr.matched)))
+                ),
+            };
+            vec![
+                ("role", role),
+                ("term", n.hard.term.to_string()),
+                (
+                    "vote",
+                    n.hard.voted_for.map_or("-".into(), |v| v.to_string()),
+                ),
+                ("log", format!("[{}]", join(n.log.entries()))),
+                ("commit", n.commit.to_string()),
+            ]
+        }
+        AnyNode::Kraft(n) => {
+            let state = match &n.state {
+                kraft::State::Unattached => "unattached".to_string(),
+                kraft::State::Voted { candidate } => format!("voted for {candidate}"),
+                kraft::State::Prospective { granted } => {
+                    format!("prospective (pre-votes {})", join(granted))
+                }
+                kraft::State::Candidate { granted } => {
+                    format!("candidate (votes {})", join(granted))
+                }
+                kraft::State::Leader(l) => format!(
+                    "leader (start {}, acked {})",
+                    l.epoch_start_offset,
+                    join(l.end_offsets.iter().map(|(p, o)| format!("{p}:{o}")))
+                ),
+                kraft::State::Follower { leader } => format!("follower of {leader}"),
+                kraft::State::Resigned => "resigned".to_string(),
+            };
+            vec![
+                ("state", state),
+                ("epoch", n.hard.term.to_string()),
+                (
+                    "vote",
+                    n.hard.voted_for.map_or("-".into(), |v| v.to_string()),
+                ),
+                (
+                    "leader",
+                    n.hard.leader.map_or("-".into(), |v| v.to_string()),
+                ),
+                ("log", format!("[{}]", join(n.log.entries()))),
+                ("hwm", n.high_watermark.to_string()),
+            ]
+        }
+    }
 }
 
 /// The one-line label of an action.
