@@ -160,7 +160,7 @@ fn diff(before: &KwState, after: &KwState) -> Vec<Change> {
         .zip(&after.actor_states)
         .enumerate()
     {
-        let node = format!("n{i}");
+        let node = actor_name(after, Id::from(i));
         let (was_up, is_up) = (!before.crashed[i], !after.crashed[i]);
         if was_up != is_up {
             changes.push(Change {
