@@ -302,7 +302,9 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
             Err(e) => return usage_error(&e),
         }
     };
-    let opts = match checker.to_options(false) {
+    // A run with a catalogued bug wants its counterexample, not the rest.
+    let with_bug = configs.iter().any(|c| !c.bugs.is_empty());
+    let opts = match checker.to_options(with_bug) {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
     };
