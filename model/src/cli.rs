@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 every property as expected; 12 an "always" property
 //! violated; 13 a "sometimes" property never reached; 2 bad usage or a bad
-//! configuration, with a one-line error on stderr.
+//! configuration, with a one-line error on stderr; 3 the checker itself
+//! failed.
 
 use crate::config::{ModelConfig, NetworkKind, Protocol};
 use crate::report;
@@ -19,6 +20,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_VIOLATED: i32 = 12;
 /// Exit code: a "sometimes" property was never reached.
 pub const EXIT_NOT_FOUND: i32 = 13;
+/// Exit code: the checker itself failed (one-line error).
+pub const EXIT_CHECKER: i32 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -99,9 +102,10 @@ struct CheckerFlags {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// bfs, dfs or simulation.
-    #[arg(long, default_value = "dfs")]
-    strategy: String,
+    /// bfs, dfs or simulation (default: dfs; bfs with --bug, for the
+    /// shortest counterexample).
+    #[arg(long)]
+    strategy: Option<String>,
     /// Explore no deeper than this (the result is then incomplete).
     #[arg(long)]
     depth: Option<usize>,
@@ -207,7 +211,8 @@ impl ModelFlags {
 
 impl CheckerFlags {
     fn to_options(&self, stop_on_violation: bool) -> Result<CheckOptions, String> {
-        let strategy = match self.strategy.as_str() {
+        let default = if stop_on_violation { "bfs" } else { "dfs" };
+        let strategy = match self.strategy.as_deref().unwrap_or(default) {
             "bfs" => Strategy::Bfs,
             "dfs" => Strategy::Dfs,
             "simulation" => Strategy::Simulation,
@@ -308,7 +313,7 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
     };
-    if opts.strategy == Strategy::Bfs && opts.symmetry {
+    if opts.strategy == Strategy::Bfs && opts.symmetry && checker.strategy.is_some() {
         eprintln!("note: symmetry reduction has no effect under bfs; exploring without it");
     }
     let mut runs: Vec<RunResult> = Vec::new();
@@ -324,7 +329,13 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
                 ""
             }
         );
-        runs.push(run(cfg, &opts));
+        match run(cfg, &opts) {
+            Ok(r) => runs.push(r),
+            Err(e) => {
+                eprintln!("kraftwerk: error: {e}");
+                return EXIT_CHECKER;
+            }
+        }
     }
     print!("{}", report::table(&runs));
     if checker.json {

@@ -141,11 +141,7 @@ impl RunResult {
     }
 }
 
-fn drive<C: Checker<KwModel>>(
-    checker: C,
-    opts: &CheckOptions,
-    started: Instant,
-) -> (C, Option<String>) {
+fn drive<C: Checker<KwModel>>(checker: C, opts: &CheckOptions, started: Instant) -> C {
     let mut last_print = Instant::now();
     let mut last_states = 0usize;
     while !checker.is_done() {
@@ -166,11 +162,11 @@ fn drive<C: Checker<KwModel>>(
             last_states = states;
         }
     }
-    (checker.join(), None)
+    checker.join()
 }
 
 /// Checks `cfg` with `opts`.
-pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> RunResult {
+pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> {
     let model = build(cfg);
     let properties = model.properties();
     let mut builder = model.clone().checker().threads(opts.threads.max(1));
@@ -192,17 +188,14 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> RunResult {
     }
     let started = Instant::now();
     let (unique, states, max_depth, discoveries) = match opts.strategy {
-        Strategy::Bfs => collect(drive(builder.spawn_bfs(), opts, started).0),
-        Strategy::Dfs => collect(drive(builder.spawn_dfs(), opts, started).0),
-        Strategy::Simulation => collect(
-            drive(
-                builder.spawn_simulation(opts.seed, UniformChooser),
-                opts,
-                started,
-            )
-            .0,
-        ),
-    };
+        Strategy::Bfs => collect(drive(builder.spawn_bfs(), opts, started)),
+        Strategy::Dfs => collect(drive(builder.spawn_dfs(), opts, started)),
+        Strategy::Simulation => collect(drive(
+            builder.spawn_simulation(opts.seed, UniformChooser),
+            opts,
+            started,
+        )),
+    }?;
     let elapsed_ms = started.elapsed().as_millis();
 
     let mut results = Vec::new();
@@ -244,7 +237,7 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> RunResult {
         None
     };
 
-    RunResult {
+    Ok(RunResult {
         protocol: cfg.protocol.to_string(),
         reconfig: "none".to_string(),
         servers: cfg.servers,
@@ -257,7 +250,7 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> RunResult {
         max_depth,
         elapsed_ms,
         properties: results,
-    }
+    })
 }
 
 type Discoveries = Vec<(
@@ -265,8 +258,22 @@ type Discoveries = Vec<(
     stateright::Path<crate::model::KwState, <KwModel as Model>::Action>,
 )>;
 
-fn collect<C: Checker<KwModel>>(c: C) -> (usize, usize, usize, Discoveries) {
-    let mut d: Discoveries = c.discoveries().into_iter().collect();
+/// Counts and discoveries of a finished checker. stateright 0.31's
+/// simulation checker can panic while rebuilding a discovery's path from
+/// action indices; that panic becomes an error, never a crash.
+fn collect<C: Checker<KwModel>>(c: C) -> Result<(usize, usize, usize, Discoveries), String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.discoveries()));
+    std::panic::set_hook(hook);
+    let mut d: Discoveries = found
+        .map_err(|_| {
+            "stateright could not rebuild the path of a discovery (a limitation of its \
+             simulation checker); rerun with --strategy dfs or bfs"
+                .to_string()
+        })?
+        .into_iter()
+        .collect();
     d.sort_by_key(|(n, _)| *n);
-    (c.unique_state_count(), c.state_count(), c.max_depth(), d)
+    Ok((c.unique_state_count(), c.state_count(), c.max_depth(), d))
 }

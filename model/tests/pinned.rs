@@ -17,7 +17,7 @@ fn check(cfg: &ModelConfig, strategy: Strategy, symmetry: bool) -> RunResult {
         symmetry,
         ..CheckOptions::default()
     };
-    let r = run(cfg, &opts);
+    let r = run(cfg, &opts).expect("checker finished");
     assert!(r.complete, "{}: search not complete: {:?}", r.config, r.cut);
     r
 }
@@ -40,7 +40,12 @@ fn pin(cfg: ModelConfig, full: usize, reduced: usize) {
     let sym = check(&cfg, Strategy::Dfs, true);
     assert_eq!(bfs.unique_states, full, "{}: bfs", cfg.describe());
     assert_eq!(dfs.unique_states, full, "{}: dfs", cfg.describe());
-    assert_eq!(sym.unique_states, reduced, "{}: dfs+symmetry", cfg.describe());
+    assert_eq!(
+        sym.unique_states,
+        reduced,
+        "{}: dfs+symmetry",
+        cfg.describe()
+    );
     assert!(reduced < full || cfg.servers == 1);
     assert_as_expected(&bfs);
     assert_as_expected(&sym);
