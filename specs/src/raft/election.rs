@@ -112,6 +112,14 @@ impl Node {
             .collect();
         self.role = Role::Leader { progress };
         out.push(Action::CancelTimer(Timer::Election));
+        if self.cfg.leader_noop {
+            let noop = crate::types::Entry {
+                term: self.hard.term,
+                payload: crate::types::Payload::Noop,
+            };
+            self.log.push(noop.clone());
+            out.push(Action::AppendLog(vec![noop]));
+        }
         self.broadcast_append(out);
         out.push(Action::SetTimer(Timer::Heartbeat));
         // A single-voter cluster commits on its own.

@@ -44,6 +44,12 @@ pub struct Config {
     pub voters: Majority,
     /// At most this many entries in one AppendEntries.
     pub max_entries_per_append: usize,
+    /// A new leader appends a no-op entry of its term (Raft dissertation
+    /// §6.4; etcd does). Without it, a request left uncommitted by an
+    /// earlier leader commits only when a new command of the current term
+    /// does: a liveness matter, not a safety one. Off by default so that the
+    /// model checks Figure 2 exactly; a real deployment turns it on.
+    pub leader_noop: bool,
     /// Catalogued bugs switched on (empty in production).
     pub bugs: BTreeSet<Bug>,
 }
@@ -54,6 +60,7 @@ impl Config {
         Config {
             voters: Majority::new(voters),
             max_entries_per_append: 64,
+            leader_noop: false,
             bugs: BTreeSet::new(),
         }
     }
