@@ -2,7 +2,7 @@
 //! 1-indexed, shared copy-on-write so that cloning a node (which the model
 //! checker does for every state) does not copy its log.
 
-use crate::types::{Entry, LogIndex, Term};
+use crate::types::{Entry, LogIndex, RequestId, Term};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -66,6 +66,15 @@ impl Log {
         if (last.0 as usize) < self.0.len() {
             Arc::make_mut(&mut self.0).truncate(last.0 as usize);
         }
+    }
+
+    /// Where the command of `request` sits, if the log holds it (a leader
+    /// appends each request id once: retries are de-duplicated).
+    pub fn index_of_request(&self, request: RequestId) -> Option<LogIndex> {
+        self.0
+            .iter()
+            .position(|e| e.request() == Some(request))
+            .map(|pos| LogIndex(pos as u64 + 1))
     }
 
     /// The index of the last entry whose term is at most `term` (0 if none).

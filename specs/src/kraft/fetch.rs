@@ -276,13 +276,7 @@ impl Node {
         if !self.is_leader() {
             return;
         }
-        if let Some(pos) = self
-            .log
-            .entries()
-            .iter()
-            .position(|e| e.request() == Some(request))
-        {
-            let index = LogIndex(pos as u64 + 1);
+        if let Some(index) = self.log.index_of_request(request) {
             if index <= self.high_watermark {
                 out.push(Action::Reply {
                     request,
