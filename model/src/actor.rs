@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 /// What a server keeps on disk: hard state and log, plus (a model-only
 /// ghost) how many times it has restarted, to bound crashes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Durable {
     /// Term and vote.
     pub hard: HardState,
@@ -142,7 +142,7 @@ impl RenameNodes for AnyNode {
 /// One server: the protocol node, the durable copy the adapter maintains
 /// from the persistence actions, and a ghost flag for a "sometimes"
 /// property.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServerState {
     /// True for a KRaft observer. First, so that symmetry sorts voters
     /// before observers and never swaps a voter with an observer (they are
@@ -167,7 +167,7 @@ pub struct ClientState {
 
 /// The state of any actor. Servers order before clients, which keeps the
 /// symmetry permutation within the servers.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ActorState {
     /// A server.
     Server(ServerState),
@@ -384,12 +384,147 @@ impl Rewrite<Id> for Durable {
 /// that stateright's `Rewrite` can be implemented for it.
 ///
 /// [`History`]: kraftwerk_specs::invariants::History
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Ghost(pub kraftwerk_specs::invariants::History);
 
 impl Rewrite<Id> for Ghost {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
         Ghost(self.0.rename_nodes(&renamer(plan)))
+    }
+}
+
+// Compact one-line `Debug` forms: the Explorer prints states with `{:#?}`,
+// and derived output spreads one server over dozens of lines. These read
+// like the counterexample traces (`trace::server_fields`), whatever the
+// formatter's flags.
+
+/// `log [1/c0#0 2/noop]`-style list of a log's entries.
+fn log_text(log: &Log) -> String {
+    let entries: Vec<String> = log.entries().iter().map(|e| e.to_string()).collect();
+    format!("[{}]", entries.join(" "))
+}
+
+/// `t2 vote n0 log [1/c0#0] restarts 1`: what is on disk.
+impl std::fmt::Debug for Durable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let vote = self.hard.voted_for.map_or("-".into(), |v| v.to_string());
+        write!(f, "t{} vote {vote}", self.hard.term)?;
+        if let Some(l) = self.hard.leader {
+            write!(f, " leader {l}")?;
+        }
+        write!(f, " log {}", log_text(&self.log))?;
+        if self.restarts > 0 {
+            write!(f, " restarts {}", self.restarts)?;
+        }
+        Ok(())
+    }
+}
+
+/// `n0 leader (match n1:2 n2:1) t2 vote n0 log [1/c0#0 2/noop] commit 1`
+/// (Raft) or `n1 follower-of n0 e2 vote n0 log [1/lc] hwm 1` (KRaft), then
+/// the disk when it differs from memory (`| disk t1 vote - log []`), the
+/// restart count, and ghost flags. Multi-word roles are hyphenated
+/// (`follower-of n0`, `voted-for n1`) so that each field reads as one word.
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (id, hard, log) = match &self.node {
+            AnyNode::Raft(n) => (n.id, n.hard, &n.log),
+            AnyNode::Kraft(n) => (n.id, n.hard, &n.log),
+        };
+        write!(f, "{id}")?;
+        if self.observer {
+            write!(f, " observer")?;
+        }
+        let fields = crate::trace::server_fields(self);
+        // The role (or KRaft state) names the known leader already when it
+        // is "follower of X"; repeating "leader X" would only add noise.
+        let role = fields.first().map(|(_, v)| v.as_str()).unwrap_or("");
+        for (name, value) in &fields {
+            match *name {
+                "role" | "state" => {
+                    let role = value.replacen("follower of", "follower-of", 1).replacen(
+                        "voted for",
+                        "voted-for",
+                        1,
+                    );
+                    write!(f, " {role}")?
+                }
+                "term" => write!(f, " t{value}")?,
+                "epoch" => write!(f, " e{value}")?,
+                "leader" if value == "-" || role.starts_with("follower of") => {}
+                _ => write!(f, " {name} {value}")?,
+            }
+        }
+        if self.durable.hard != hard || self.durable.log != *log {
+            write!(f, " | disk {:?}", self.durable)?;
+        } else if self.durable.restarts > 0 {
+            write!(f, " restarts {}", self.durable.restarts)?;
+        }
+        if self.truncated {
+            write!(f, " (truncated)")?;
+        }
+        Ok(())
+    }
+}
+
+/// A server's line, or `client0`.
+impl std::fmt::Debug for ActorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActorState::Server(s) => s.fmt(f),
+            ActorState::Client(c) => write!(f, "client{}", c.index),
+        }
+    }
+}
+
+/// The ghost history on one line, only its non-empty parts:
+/// `leaders t1: n1 n2; sent t1: 1=1/c0#0; acked 1/c0#0 in t1`.
+impl std::fmt::Debug for Ghost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn words<T: std::fmt::Display>(xs: impl IntoIterator<Item = T>) -> String {
+            xs.into_iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        let h = &self.0;
+        let mut parts = Vec::new();
+        for (t, ls) in &h.leaders {
+            parts.push(format!("leaders t{t}: {}", words(ls)));
+        }
+        for (t, by_index) in &h.sent {
+            let sent = by_index
+                .iter()
+                .map(|(i, es)| format!("{i}={}", words(es)))
+                .collect::<Vec<_>>();
+            parts.push(format!("sent t{t}: {}", sent.join(" ")));
+        }
+        for ((i, r), t) in &h.acked {
+            parts.push(format!("acked {i}/{r} in t{t}"));
+        }
+        if !h.max_epoch_sent.is_empty() {
+            let m = h.max_epoch_sent.iter().map(|(n, e)| format!("{n}:e{e}"));
+            parts.push(format!("max epoch sent {}", words(m)));
+        }
+        if !h.hwm_sent.is_empty() {
+            let m = h.hwm_sent.iter().map(|(e, i)| format!("e{e}:{i}"));
+            parts.push(format!("hwm sent {}", words(m)));
+        }
+        if let Some(r) = &h.hwm_regression {
+            parts.push(format!("hwm regression {r:?}"));
+        }
+        if !h.served_committed.is_empty() {
+            let m = h
+                .served_committed
+                .iter()
+                .map(|(i, es)| format!("{i}={}", words(es)));
+            parts.push(format!("served committed {}", words(m)));
+        }
+        if parts.is_empty() {
+            write!(f, "(empty)")
+        } else {
+            write!(f, "{}", parts.join("; "))
+        }
     }
 }
 

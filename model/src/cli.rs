@@ -7,10 +7,11 @@
 
 use crate::config::{ModelConfig, NetworkKind, Protocol};
 use crate::report;
-use crate::run::{run, CheckOptions, RunResult, Strategy};
+use crate::run::{run, CheckOptions, RunResult, Status, Strategy};
 use clap::{Args, Parser, Subcommand};
 use kraftwerk_specs::bugs::{Bug, CATALOGUE};
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 /// Exit code: every property as expected.
 pub const EXIT_OK: i32 = 0;
@@ -52,7 +53,11 @@ enum Command {
         addr: String,
     },
     /// List the bug catalogue.
-    Bugs,
+    Bugs {
+        /// Print the catalogue as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags that choose the model. Unset flags take the protocol's defaults.
@@ -121,6 +126,22 @@ struct CheckerFlags {
     /// Print one JSON object as the last line of stdout.
     #[arg(long)]
     json: bool,
+    /// The shortest counterexample: breadth-first search on one thread.
+    #[arg(long)]
+    shortest: bool,
+    /// Write the first violated property's counterexample to FILE.
+    #[arg(long, value_name = "FILE")]
+    trace_out: Option<PathBuf>,
+    /// Format of --trace-out: json or itf (Apalache/Quint trace format).
+    #[arg(long, value_name = "FORMAT")]
+    trace_format: Option<String>,
+}
+
+/// The format of `--trace-out`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TraceFormat {
+    Json,
+    Itf,
 }
 
 impl ModelFlags {
@@ -184,6 +205,13 @@ impl ModelFlags {
                 ));
             }
             cfg.bugs.insert(b);
+            // The bug's own bounds are the defaults; explicit flags win.
+            let bounds = &b.info().bounds;
+            cfg.servers = bounds.servers;
+            cfg.max_term = bounds.max_term;
+            cfg.values = bounds.values;
+            cfg.crashes = bounds.crashes;
+            cfg.network = NetworkKind::parse(bounds.network)?;
         }
         if let Some(n) = self.servers {
             cfg.servers = n;
@@ -210,9 +238,45 @@ impl ModelFlags {
 }
 
 impl CheckerFlags {
-    fn to_options(&self, stop_on_violation: bool) -> Result<CheckOptions, String> {
-        let default = if stop_on_violation { "bfs" } else { "dfs" };
-        let strategy = match self.strategy.as_deref().unwrap_or(default) {
+    /// The `--trace-format`, validated.
+    fn trace_format(&self) -> Result<TraceFormat, String> {
+        match self.trace_format.as_deref() {
+            None | Some("json") => Ok(TraceFormat::Json),
+            Some("itf") => Ok(TraceFormat::Itf),
+            Some(f) => Err(format!("unknown trace format '{f}' (expected json or itf)")),
+        }
+    }
+
+    /// The search options; `bug_strategy` is the strategy of the bug's
+    /// catalogued bounds, if a bug is on.
+    fn to_options(
+        &self,
+        stop_on_violation: bool,
+        bug_strategy: Option<&'static str>,
+    ) -> Result<CheckOptions, String> {
+        let default = match bug_strategy {
+            Some(s) => s,
+            None if stop_on_violation => "bfs",
+            None => "dfs",
+        };
+        if self.shortest {
+            if let Some(s) = self.strategy.as_deref().filter(|s| *s != "bfs") {
+                return Err(format!(
+                    "--shortest searches breadth-first; it cannot be combined with --strategy {s}"
+                ));
+            }
+            if let Some(n) = self.threads.filter(|&n| n != 1) {
+                return Err(format!(
+                    "--shortest searches on one thread; it cannot be combined with --threads {n}"
+                ));
+            }
+        }
+        let chosen = if self.shortest {
+            "bfs"
+        } else {
+            self.strategy.as_deref().unwrap_or(default)
+        };
+        let strategy = match chosen {
             "bfs" => Strategy::Bfs,
             "dfs" => Strategy::Dfs,
             "simulation" => Strategy::Simulation,
@@ -223,6 +287,7 @@ impl CheckerFlags {
             }
         };
         let threads = match self.threads {
+            _ if self.shortest => 1,
             Some(0) => return Err("--threads must be at least 1".into()),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -274,8 +339,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     match cli.command {
-        Command::Bugs => {
-            print_bugs();
+        Command::Bugs { json } => {
+            print_bugs(json);
             EXIT_OK
         }
         Command::Check { model, checker } => check(&model, &checker),
@@ -283,18 +348,55 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
 }
 
-fn print_bugs() {
-    println!("{:<28} {:<9} {:<22} source", "name", "protocol", "breaks");
+fn print_bugs(json: bool) {
+    if json {
+        let bugs: Vec<_> = CATALOGUE
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "name": b.name,
+                    "protocol": b.protocol,
+                    "breaks": b.breaks,
+                    "source": b.source,
+                    "description": b.description,
+                    "bounds": {
+                        "servers": b.bounds.servers,
+                        "max_term": b.bounds.max_term,
+                        "values": b.bounds.values,
+                        "crashes": b.bounds.crashes,
+                        "network": b.bounds.network,
+                        "strategy": b.bounds.strategy,
+                    },
+                    "args": b.bounds.args(),
+                    "trace_steps": b.bounds.trace_steps,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "bugs": bugs }));
+        return;
+    }
+    println!(
+        "{:<29} {:<9} {:<32} bounds (defaults of check --bug NAME)",
+        "name", "protocol", "breaks"
+    );
     for b in CATALOGUE {
+        let found = match b.bounds.trace_steps {
+            Some(n) => format!("{n}-step counterexample"),
+            None => "not found within a minute".to_string(),
+        };
         println!(
-            "{:<28} {:<9} {:<22} {}",
-            b.name, b.protocol, b.breaks, b.source
+            "{:<29} {:<9} {:<32} {} ({found})",
+            b.name, b.protocol, b.breaks, b.bounds
         );
     }
     println!();
     for b in CATALOGUE {
-        println!("{}: {}", b.name, b.description);
+        println!("{}: {}\n    source: {}\n", b.name, b.description, b.source);
     }
+    println!(
+        "Membership-change bugs (single-change-without-term-commit, joint-skip-old-majority) \
+         are not catalogued: membership change is not built yet."
+    );
 }
 
 fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
@@ -309,10 +411,34 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
     };
     // A run with a catalogued bug wants its counterexample, not the rest.
     let with_bug = configs.iter().any(|c| !c.bugs.is_empty());
-    let opts = match checker.to_options(with_bug) {
+    let bug_strategy = configs
+        .iter()
+        .flat_map(|c| c.bugs.iter())
+        .next()
+        .map(|b| b.info().bounds.strategy);
+    let opts = match checker.to_options(with_bug, bug_strategy) {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
     };
+    let format = match checker.trace_format() {
+        Ok(f) => f,
+        Err(e) => return usage_error(&e),
+    };
+    if checker.trace_format.is_some() && checker.trace_out.is_none() {
+        return usage_error("--trace-format needs --trace-out FILE");
+    }
+    // Fail before the search, not after it, when the file cannot be written.
+    let trace_out_existed = checker.trace_out.as_deref().is_some_and(Path::exists);
+    if let Some(path) = &checker.trace_out {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+        {
+            return usage_error(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
     if opts.strategy == Strategy::Bfs && opts.symmetry && checker.strategy.is_some() {
         eprintln!("note: symmetry reduction has no effect under bfs; exploring without it");
     }
@@ -341,6 +467,12 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
     if checker.json {
         println!("{}", report::json_line(&runs, suite));
     }
+    if let Some(path) = &checker.trace_out {
+        if let Err(e) = write_trace(&runs, path, format, trace_out_existed) {
+            eprintln!("kraftwerk: error: {e}");
+            return EXIT_USAGE;
+        }
+    }
     if runs.iter().any(|r| r.any_violated()) {
         EXIT_VIOLATED
     } else if runs.iter().any(|r| r.any_not_found()) {
@@ -350,18 +482,54 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
     }
 }
 
-fn explore(model: &ModelFlags, addr: &str) -> i32 {
-    let cfg = match model.to_config() {
-        Ok(c) => c,
-        Err(e) => return usage_error(&e),
+/// Writes the first violated property's counterexample (runs in order,
+/// properties in model order) to `path`. With none, writes nothing and
+/// removes the file if this run created it.
+fn write_trace(
+    runs: &[RunResult],
+    path: &Path,
+    format: TraceFormat,
+    existed: bool,
+) -> Result<(), String> {
+    let first = runs.iter().find_map(|r| {
+        r.properties
+            .iter()
+            .find(|p| p.status == Status::Violated && p.trace.is_some())
+            .map(|p| (r, p))
+    });
+    let Some((r, p)) = first else {
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+        eprintln!(
+            "note: no property violated; no trace written to {}",
+            path.display()
+        );
+        return Ok(());
     };
-    match std::net::TcpListener::bind(addr) {
-        Ok(l) => drop(l),
-        Err(e) => return usage_error(&format!("cannot listen on {addr}: {e}")),
+    let trace = p.trace.as_ref().expect("checked above");
+    let doc = match format {
+        TraceFormat::Json => trace.to_json_doc(p.name, &r.config),
+        TraceFormat::Itf => trace.to_itf(
+            &r.protocol,
+            &format!("counterexample to {} in {}", p.name, r.config),
+        ),
+    };
+    let text = serde_json::to_string_pretty(&doc).expect("JSON of plain data");
+    std::fs::write(path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "trace of {} ({} steps) written to {}",
+        p.name,
+        trace.steps.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn explore(model: &ModelFlags, addr: &str) -> i32 {
+    match model.to_config() {
+        Ok(cfg) => crate::explore::explore(&cfg, addr),
+        Err(e) => usage_error(&e),
     }
-    println!("Explorer for {} at http://{addr}/", cfg.describe());
-    use stateright::Model;
-    // Blocks for as long as the server runs.
-    let _ = crate::model::build(&cfg).checker().serve(addr);
-    EXIT_OK
 }

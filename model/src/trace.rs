@@ -42,6 +42,106 @@ pub struct Trace {
     pub steps: Vec<Step>,
     /// The Explorer's URL fragment for the last state (`#/steps/0/3/1`).
     pub explorer_path: String,
+    /// Every state's servers, from the initial state on (steps + 1 of
+    /// them): what `--trace-out` writes. Not part of the `--json` line.
+    #[serde(skip)]
+    pub states: Vec<Vec<ServerSnapshot>>,
+}
+
+/// One log entry of a [`ServerSnapshot`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntrySnapshot {
+    /// The term (epoch) it was created in.
+    pub term: u64,
+    /// `c0#1` for a client command, `noop` for a no-op or leader-change
+    /// record.
+    pub payload: String,
+}
+
+/// A server's fields in one state of a trace, typed (for `--trace-out`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServerSnapshot {
+    /// `n0`.
+    pub node: String,
+    /// False while crashed.
+    pub up: bool,
+    /// Raft: follower, candidate, leader. KRaft: unattached, voted,
+    /// prospective, candidate, leader, follower, resigned.
+    pub role: String,
+    /// The term (KRaft: epoch).
+    pub term: u64,
+    /// The server voted for in `term`.
+    pub vote: Option<String>,
+    /// The leader this server knows of (itself when leading).
+    pub leader: Option<String>,
+    /// The log.
+    pub log: Vec<EntrySnapshot>,
+    /// Raft: the commit index. KRaft: the high watermark.
+    pub commit: u64,
+}
+
+fn entry_snapshots(entries: &[kraftwerk_specs::types::Entry]) -> Vec<EntrySnapshot> {
+    entries
+        .iter()
+        .map(|e| EntrySnapshot {
+            term: e.term.0,
+            payload: e
+                .request()
+                .map_or_else(|| "noop".to_string(), |r| r.to_string()),
+        })
+        .collect()
+}
+
+/// The servers of one state (the client actor is left out).
+pub fn snapshot(state: &KwState) -> Vec<ServerSnapshot> {
+    let mut out = Vec::new();
+    for (i, a) in state.actor_states.iter().enumerate() {
+        let Some(s) = a.server() else { continue };
+        let node = actor_name(state, Id::from(i));
+        let up = !state.crashed[i];
+        let snap = match &s.node {
+            AnyNode::Raft(n) => {
+                let (role, leader) = match &n.role {
+                    Role::Follower { leader } => ("follower", leader.map(|l| l.to_string())),
+                    Role::Candidate { .. } => ("candidate", None),
+                    Role::Leader { .. } => ("leader", Some(node.clone())),
+                };
+                ServerSnapshot {
+                    node,
+                    up,
+                    role: role.to_string(),
+                    term: n.hard.term.0,
+                    vote: n.hard.voted_for.map(|v| v.to_string()),
+                    leader,
+                    log: entry_snapshots(n.log.entries()),
+                    commit: n.commit.0,
+                }
+            }
+            AnyNode::Kraft(n) => {
+                let role = match &n.state {
+                    kraft::State::Unattached => "unattached",
+                    kraft::State::Voted { .. } => "voted",
+                    kraft::State::Prospective { .. } => "prospective",
+                    kraft::State::Candidate { .. } => "candidate",
+                    kraft::State::Leader(_) => "leader",
+                    kraft::State::Follower { .. } => "follower",
+                    kraft::State::Resigned => "resigned",
+                };
+                ServerSnapshot {
+                    node,
+                    up,
+                    role: role.to_string(),
+                    term: n.hard.term.0,
+                    vote: n.hard.voted_for.map(|v| v.to_string()),
+                    leader: n.hard.leader.map(|v| v.to_string()),
+                    log: entry_snapshots(n.log.entries()),
+                    commit: n.high_watermark.0,
+                }
+            }
+        };
+        out.push(snap);
+    }
+    out
 }
 
 /// `n0`, or `client` for the client actor.
@@ -193,6 +293,7 @@ pub fn render_trace(
 ) -> Trace {
     let explorer_path = format!("#/steps/{}", path.encode(model));
     let pairs = path.into_vec();
+    let states = pairs.iter().map(|(s, _)| snapshot(s)).collect();
     let mut steps = Vec::new();
     for (k, window) in pairs.windows(2).enumerate() {
         let (before, action) = &window[0];
@@ -208,6 +309,7 @@ pub fn render_trace(
     Trace {
         steps,
         explorer_path,
+        states,
     }
 }
 
@@ -226,5 +328,103 @@ impl Trace {
         }
         s.push_str(&format!("  Explorer: {}\n", self.explorer_path));
         s
+    }
+}
+
+/// The ITF (Informal Trace Format of Apalache and Quint) variables of a
+/// protocol's traces, in order. Each is a map from server name to value.
+pub fn itf_vars(protocol: &str) -> [&'static str; 7] {
+    if protocol == "kraft" {
+        ["state", "epoch", "vote", "leader", "log", "hwm", "up"]
+    } else {
+        ["role", "term", "vote", "leader", "log", "commit", "up"]
+    }
+}
+
+fn itf_int(n: u64) -> serde_json::Value {
+    serde_json::json!({ "#bigint": n.to_string() })
+}
+
+fn itf_option(v: &Option<String>) -> serde_json::Value {
+    match v {
+        Some(x) => serde_json::json!({ "tag": "Some", "value": x }),
+        None => serde_json::json!({ "tag": "None", "value": { "#tup": [] } }),
+    }
+}
+
+impl Trace {
+    /// The trace in ITF: `{"#meta", "vars", "states"}`, one state per
+    /// position of the trace (steps + 1, the initial state first). Integers
+    /// are `{"#bigint": "N"}`, log entries records, logs sequences (arrays),
+    /// per-server variables maps (`{"#map": [[server, value], ...]}`), an
+    /// absent vote or leader Quint's `None` variant.
+    pub fn to_itf(&self, protocol: &str, description: &str) -> serde_json::Value {
+        use serde_json::{json, Map, Value};
+        let vars = itf_vars(protocol);
+        let states: Vec<Value> = self
+            .states
+            .iter()
+            .enumerate()
+            .map(|(i, servers)| {
+                let mut meta = Map::new();
+                meta.insert("index".into(), json!(i));
+                if i > 0 {
+                    if let Some(step) = self.steps.get(i - 1) {
+                        meta.insert("action".into(), json!(step.action));
+                    }
+                }
+                let mut st = Map::new();
+                st.insert("#meta".into(), Value::Object(meta));
+                for (k, var) in vars.iter().enumerate() {
+                    let pairs: Vec<Value> = servers
+                        .iter()
+                        .map(|s| {
+                            let v = match k {
+                                0 => json!(s.role),
+                                1 => itf_int(s.term),
+                                2 => itf_option(&s.vote),
+                                3 => itf_option(&s.leader),
+                                4 => Value::Array(
+                                    s.log
+                                        .iter()
+                                        .map(|e| {
+                                            json!({"term": itf_int(e.term), "payload": e.payload})
+                                        })
+                                        .collect(),
+                                ),
+                                5 => itf_int(s.commit),
+                                _ => json!(s.up),
+                            };
+                            json!([s.node, v])
+                        })
+                        .collect();
+                    st.insert((*var).into(), json!({ "#map": pairs }));
+                }
+                Value::Object(st)
+            })
+            .collect();
+        json!({
+            "#meta": {
+                "format": "ITF",
+                "format-description": "https://apalache-mc.org/docs/adr/015adr-trace.html",
+                "source": "kraftwerk",
+                "description": description,
+            },
+            "vars": vars,
+            "states": states,
+        })
+    }
+
+    /// The trace as one JSON document for `--trace-out`: the property, the
+    /// configuration, the steps, the Explorer path and every state's
+    /// servers.
+    pub fn to_json_doc(&self, property: &str, config: &str) -> serde_json::Value {
+        serde_json::json!({
+            "property": property,
+            "config": config,
+            "steps": self.steps,
+            "explorer_path": self.explorer_path,
+            "states": self.states,
+        })
     }
 }

@@ -41,6 +41,65 @@ pub struct BugInfo {
     pub description: &'static str,
     /// Where the bug is described.
     pub source: &'static str,
+    /// The model bounds at which `kraftwerk check --bug NAME` finds the
+    /// counterexample; they are that command's defaults.
+    pub bounds: Bounds,
+}
+
+/// Model bounds (and search strategy) of a catalogued bug's counterexample:
+/// the defaults of `kraftwerk check --bug NAME`. Explicit flags override
+/// them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Number of servers (voters).
+    pub servers: usize,
+    /// Highest term (epoch).
+    pub max_term: u64,
+    /// Client requests.
+    pub values: usize,
+    /// Total crashes.
+    pub crashes: usize,
+    /// The `--network` spelling.
+    pub network: &'static str,
+    /// The `--strategy`: `bfs` (shortest trace) or `dfs`.
+    pub strategy: &'static str,
+    /// Length of the counterexample `check --bug NAME` finds at these
+    /// bounds, or `None` when it finds none within a minute on two cores:
+    /// the bug's shortest counterexample is deeper than breadth-first
+    /// search reaches in that time (the bounds are then the smallest at
+    /// which the counterexample exists at all).
+    pub trace_steps: Option<usize>,
+}
+
+impl Bounds {
+    /// The same bounds as `kraftwerk check` flags.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--servers".into(),
+            self.servers.to_string(),
+            "--max-term".into(),
+            self.max_term.to_string(),
+            "--values".into(),
+            self.values.to_string(),
+            "--crashes".into(),
+            self.crashes.to_string(),
+            "--network".into(),
+            self.network.to_string(),
+            "--strategy".into(),
+            self.strategy.to_string(),
+        ]
+    }
+}
+
+impl std::fmt::Display for Bounds {
+    /// `servers=3 max-term=1 values=1 crashes=1 network=... strategy=bfs`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "servers={} max-term={} values={} crashes={} network={} strategy={}",
+            self.servers, self.max_term, self.values, self.crashes, self.network, self.strategy
+        )
+    }
 }
 
 /// The whole catalogue, in the order `kraftwerk bugs` lists it.
@@ -54,6 +113,15 @@ pub const CATALOGUE: &[BugInfo] = &[
             as a majority holds it. A later leader that never had the entry can still be elected \
             and overwrite it, so an entry that was applied (and acknowledged) is lost.",
         source: "Raft paper (Ongaro & Ousterhout 2014), section 5.4.2 and Figure 8",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 4,
+            values: 2,
+            crashes: 0,
+            network: "unordered-nonduplicating",
+            strategy: "bfs",
+            trace_steps: None,
+        },
     },
     BugInfo {
         bug: Bug::VoteWithoutLogCheck,
@@ -63,6 +131,15 @@ pub const CATALOGUE: &[BugInfo] = &[
         description: "A server grants its vote without checking that the candidate's log is at \
             least as up to date as its own, so a candidate missing committed entries can win.",
         source: "Raft paper, section 5.4.1 (election restriction)",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            values: 1,
+            crashes: 0,
+            network: "unordered-nonduplicating",
+            strategy: "bfs",
+            trace_steps: Some(9),
+        },
     },
     BugInfo {
         bug: Bug::UnpersistedVote,
@@ -73,6 +150,15 @@ pub const CATALOGUE: &[BugInfo] = &[
             After a crash it has forgotten the vote and votes again in the same term, so two \
             candidates can both win it.",
         source: "Raft paper, Figure 2 (persistent state updated before responding to RPCs)",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 1,
+            values: 1,
+            crashes: 1,
+            network: "unordered-nonduplicating",
+            strategy: "bfs",
+            trace_steps: Some(8),
+        },
     },
     BugInfo {
         bug: Bug::NoTruncateOnConflict,
@@ -83,6 +169,15 @@ pub const CATALOGUE: &[BugInfo] = &[
             conflicting suffix after them, so two logs can agree on an entry's term while \
             disagreeing on what precedes or follows it.",
         source: "Raft paper, Figure 2, AppendEntries receiver step 3",
+        bounds: Bounds {
+            servers: 5,
+            max_term: 2,
+            values: 2,
+            crashes: 0,
+            network: "unordered-nonduplicating",
+            strategy: "bfs",
+            trace_steps: None,
+        },
     },
     BugInfo {
         bug: Bug::KraftHwmBeforeEpochStart,
@@ -97,20 +192,41 @@ pub const CATALOGUE: &[BugInfo] = &[
             (state-machine-safety).",
         source: "KIP-595 (high watermark after a leader change); apache/kafka \
             raft/LeaderState.java maybeUpdateHighWatermark, the check against epochStartOffset",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            values: 1,
+            crashes: 0,
+            network: "unordered-nonduplicating",
+            strategy: "bfs",
+            trace_steps: None,
+        },
     },
     BugInfo {
         bug: Bug::KraftIgnoreDivergingEpoch,
         name: "kraft-ignore-diverging-epoch",
         protocol: "kraft",
-        breaks: "log-matching",
+        breaks: "majority-reached-high-watermark",
         description: "The fetch's last fetched epoch is not validated against the leader's log: \
             the leader answers with the records after the fetch offset instead of a \
             DivergingEpoch, so a follower never truncates its uncommitted suffix from a failed \
             leader and appends the new leader's records on top of it. Two logs then hold the \
-            same record at the same offset after different prefixes.",
+            same record at the same offset after different prefixes (log-matching). The model \
+            catches it one step earlier: the leader takes a fetch from a diverged follower as \
+            proof that the follower holds its records up to the fetch offset and advances the \
+            high watermark over a record only it holds (majority-reached-high-watermark).",
         source: "KIP-595 (Fetch: DivergingEpoch and follower truncation); apache/kafka \
             raft/KafkaRaftClient.java tryCompleteFetchRequest (validateOffsetAndEpoch) and \
             handleFetchResponse (truncateToEndOffset)",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            values: 1,
+            crashes: 0,
+            network: "unordered-nonduplicating",
+            strategy: "bfs",
+            trace_steps: Some(8),
+        },
     },
 ];
 

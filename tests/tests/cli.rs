@@ -1,40 +1,7 @@
 //! The `kraftwerk` command line as a user runs it: exit codes, the table,
 //! the `--json` line, one-line usage errors, counterexample traces.
 
-use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-/// The `kraftwerk` binary of this build (built on demand).
-fn kraftwerk() -> PathBuf {
-    // target/<profile>/deps/cli-xxxx -> target/<profile>/kraftwerk
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("kraftwerk");
-    if !bin.exists() {
-        let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "kraftwerk-model", "--bin", "kraftwerk"]);
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("cargo build").success());
-    }
-    bin
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(kraftwerk())
-        .args(args)
-        .output()
-        .expect("run kraftwerk")
-}
-
-fn last_json(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().expect("some output");
-    serde_json::from_str(last).expect("last line is JSON")
-}
+use kraftwerk_tests::{last_json, run};
 
 const SMALL: &[&str] = &[
     "check",
