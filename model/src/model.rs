@@ -98,22 +98,13 @@ fn s_observer_replicates(_: &KwModel, s: &KwState) -> bool {
         .any(|v| !v.voters.contains(&v.id) && v.committed.0 > 0)
 }
 
-/// Sometimes (KRaft): a server is Resigned while another leads a later
-/// epoch.
+/// Sometimes (KRaft): a leader resigned (sent EndQuorumEpoch) and a live
+/// server leads a later epoch.
 fn s_resigned_and_replaced(_: &KwModel, s: &KwState) -> bool {
-    let servers: Vec<_> = s
-        .actor_states
+    let resigned = &s.history.0.resigned;
+    live_views(s)
         .iter()
-        .enumerate()
-        .filter(|(i, _)| !s.crashed[*i])
-        .filter_map(|(_, a)| a.server())
-        .collect();
-    servers.iter().any(|r| match &r.node {
-        crate::actor::AnyNode::Kraft(n) if n.state == kraft::State::Resigned => servers
-            .iter()
-            .any(|l| l.node.view().is_leader && l.node.hard().term > n.hard.term),
-        _ => false,
-    })
+        .any(|v| v.is_leader && resigned.iter().any(|&e| e < v.term))
 }
 
 /// Sometimes: a live server has removed a conflicting suffix of its log.

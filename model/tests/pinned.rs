@@ -113,3 +113,21 @@ fn kraft_voter_and_observer() {
     // merge anything here.
     pin(cfg, 842, 842);
 }
+
+#[test]
+fn kraft_check_quorum_resignation_is_reachable() {
+    // Two voters, two epochs, check-quorum: a leader resigns (EndQuorumEpoch)
+    // and a later epoch gets a leader. Depth-first with symmetry only, to
+    // keep the test short.
+    let cfg = ModelConfig {
+        check_quorum: true,
+        ..small(Protocol::Kraft, 2, 2)
+    };
+    let r = check(&cfg, Strategy::Dfs, true);
+    assert_as_expected(&r);
+    assert!(r
+        .properties
+        .iter()
+        .any(|p| p.name == "leader-resigned-and-replaced" && p.status == Status::Found));
+    assert_eq!(r.unique_states, 472_227);
+}

@@ -45,6 +45,8 @@ pub struct History {
     /// advertised with them, by index. Two entries at one index mean
     /// committed data changed.
     pub served_committed: BTreeMap<LogIndex, BTreeSet<Entry>>,
+    /// KRaft epochs whose leader resigned (sent EndQuorumEpoch).
+    pub resigned: BTreeSet<Epoch>,
 }
 
 /// A high watermark advertised lower than an earlier one (KRaft).
@@ -115,10 +117,16 @@ impl History {
                 }
                 Some(h)
             }
-            Message::KraftVote(_)
-            | Message::KraftVoteResponse(_)
-            | Message::EndQuorumEpoch(_)
-            | Message::Fetch(_) => {
+            Message::EndQuorumEpoch(m) => {
+                if !self.is_new_epoch(from, m.epoch) && self.resigned.contains(&m.epoch) {
+                    return None;
+                }
+                let mut h = self.clone();
+                h.record_epoch(from, m.epoch);
+                h.resigned.insert(m.epoch);
+                Some(h)
+            }
+            Message::KraftVote(_) | Message::KraftVoteResponse(_) | Message::Fetch(_) => {
                 let epoch = msg.term().expect("KRaft messages carry an epoch");
                 if !self.is_new_epoch(from, epoch) {
                     return None;
@@ -227,6 +235,7 @@ impl RenameNodes for History {
             hwm_sent: self.hwm_sent.clone(),
             hwm_regression: self.hwm_regression,
             served_committed: self.served_committed.clone(),
+            resigned: self.resigned.clone(),
         }
     }
 }
