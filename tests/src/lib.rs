@@ -4,23 +4,47 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
-/// The `kraftwerk` binary of this build (built on demand).
+/// The `kraftwerk` binary of this build, rebuilt once per test process if
+/// out of date (cargo does not build another package's binaries for a
+/// test, and a stale binary would test old code).
 pub fn kraftwerk() -> PathBuf {
-    // target/<profile>/deps/<test>-xxxx -> target/<profile>/kraftwerk
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("kraftwerk");
-    if !bin.exists() {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // target/<profile>/deps/<test>-xxxx -> target/<profile>/kraftwerk
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
         let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "kraftwerk-model", "--bin", "kraftwerk"]);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "kraftwerk-model",
+            "--bin",
+            "kraftwerk",
+        ]);
         if profile == "release" {
             cmd.arg("--release");
         }
         assert!(cmd.status().expect("cargo build").success());
-    }
-    bin
+        dir.join("kraftwerk")
+    })
+    .clone()
+}
+
+/// Asserts the command-line contract for bad usage: exit 2 and exactly one
+/// line on stderr, `kraftwerk: error: ...`, that mentions `needle`.
+pub fn assert_usage_error(code: Option<i32>, stderr: &str, needle: &str) {
+    assert_eq!(code, Some(2), "exit code, stderr: {stderr}");
+    assert!(stderr.starts_with("kraftwerk: error: "), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "stderr mentions {needle:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }
 
 /// Runs `kraftwerk` with `args`.

@@ -7,7 +7,7 @@
 //! Set `KRAFTWERK_BLESS=1` to rewrite the golden files.
 
 use kraftwerk_specs::bugs::CATALOGUE;
-use kraftwerk_tests::{last_json, run};
+use kraftwerk_tests::{assert_usage_error, last_json, run};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;
@@ -312,12 +312,6 @@ fn bad_trace_flags_are_one_line_and_exit_2() {
     for (args, needle) in cases {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("kraftwerk: error: "),
-            "{args:?}: {stderr}"
-        );
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_usage_error(out.status.code(), &stderr, needle);
     }
 }

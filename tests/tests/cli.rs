@@ -1,7 +1,7 @@
 //! The `kraftwerk` command line as a user runs it: exit codes, the table,
 //! the `--json` line, one-line usage errors, counterexample traces.
 
-use kraftwerk_tests::{last_json, run};
+use kraftwerk_tests::{assert_usage_error, last_json, run};
 
 const SMALL: &[&str] = &[
     "check",
@@ -71,14 +71,7 @@ fn bad_usage_is_one_line_and_exit_2() {
     for (args, needle) in cases {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("kraftwerk: error: "),
-            "{args:?}: {stderr}"
-        );
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_usage_error(out.status.code(), &stderr, needle);
     }
 }
 

@@ -13,28 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `kraftwerk` binary of this build, rebuilt if out of date (cargo does
-/// not build a dependency's binaries for a test).
-fn kraftwerk() -> PathBuf {
-    // target/<profile>/deps/explorer-xxxx -> target/<profile>/kraftwerk
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "kraftwerk-model",
-        "--bin",
-        "kraftwerk",
-    ]);
-    if profile == "release" {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().expect("cargo build").success());
-    dir.join("kraftwerk")
-}
+use kraftwerk_tests::{assert_usage_error, kraftwerk};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,23 +84,13 @@ fn explore_refused(cwd: &Path, addr: &str) -> (Option<i32>, String) {
     }
 }
 
-fn assert_one_line_error(code: Option<i32>, err: &str, mentions: &str) {
-    assert_eq!(code, Some(2), "exit code, stderr: {err}");
-    assert!(err.starts_with("kraftwerk: error: "), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(
-        err.contains(mentions),
-        "stderr mentions {mentions:?}: {err}"
-    );
-}
-
 #[test]
 fn a_ui_directory_in_the_working_directory_is_refused() {
     let dir = scratch("ui");
     std::fs::create_dir(dir.join("ui")).expect("mkdir ui");
     let addr = format!("127.0.0.1:{}", free_port());
     let (code, err) = explore_refused(&dir, &addr);
-    assert_one_line_error(code, &err, "ui/");
+    assert_usage_error(code, &err, "ui/");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -131,9 +100,9 @@ fn an_address_in_use_or_malformed_is_refused() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let (code, err) = explore_refused(&dir, &addr);
-    assert_one_line_error(code, &err, &addr);
+    assert_usage_error(code, &err, &addr);
     let (code, err) = explore_refused(&dir, "no-such-address");
-    assert_one_line_error(code, &err, "no-such-address");
+    assert_usage_error(code, &err, "no-such-address");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
