@@ -398,12 +398,6 @@ impl Rewrite<Id> for Ghost {
 // like the counterexample traces (`trace::server_fields`), whatever the
 // formatter's flags.
 
-/// `log [1/c0#0 2/noop]`-style list of a log's entries.
-fn log_text(log: &Log) -> String {
-    let entries: Vec<String> = log.entries().iter().map(|e| e.to_string()).collect();
-    format!("[{}]", entries.join(" "))
-}
-
 /// `t2 vote n0 log [1/c0#0] restarts 1`: what is on disk.
 impl std::fmt::Debug for Durable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -412,7 +406,7 @@ impl std::fmt::Debug for Durable {
         if let Some(l) = self.hard.leader {
             write!(f, " leader {l}")?;
         }
-        write!(f, " log {}", log_text(&self.log))?;
+        write!(f, " log {}", crate::trace::log_text(&self.log))?;
         if self.restarts > 0 {
             write!(f, " restarts {}", self.restarts)?;
         }
@@ -481,12 +475,7 @@ impl std::fmt::Debug for ActorState {
 /// `leaders t1: n1 n2; sent t1: 1=1/c0#0; acked 1/c0#0 in t1`.
 impl std::fmt::Debug for Ghost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        fn words<T: std::fmt::Display>(xs: impl IntoIterator<Item = T>) -> String {
-            xs.into_iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
+        use crate::trace::join as words;
         let h = &self.0;
         let mut parts = Vec::new();
         for (t, ls) in &h.leaders {

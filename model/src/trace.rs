@@ -152,12 +152,18 @@ pub fn actor_name(state: &KwState, id: Id) -> String {
     }
 }
 
-fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+/// Items separated by single spaces.
+pub fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     items
         .into_iter()
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A log as `[1/c0#0 2/noop]`.
+pub fn log_text(log: &kraftwerk_specs::log::Log) -> String {
+    format!("[{}]", join(log.entries()))
 }
 
 /// The labelled fields of a server, in display order: role, term (epoch),
@@ -181,7 +187,7 @@ pub fn server_fields(s: &ServerState) -> Vec<(&'static str, String)> {
                     "vote",
                     n.hard.voted_for.map_or("-".into(), |v| v.to_string()),
                 ),
-                ("log", format!("[{}]", join(n.log.entries()))),
+                ("log", log_text(&n.log)),
                 ("commit", n.commit.to_string()),
             ]
         }
@@ -214,7 +220,7 @@ pub fn server_fields(s: &ServerState) -> Vec<(&'static str, String)> {
                     "leader",
                     n.hard.leader.map_or("-".into(), |v| v.to_string()),
                 ),
-                ("log", format!("[{}]", join(n.log.entries()))),
+                ("log", log_text(&n.log)),
                 ("hwm", n.high_watermark.to_string()),
             ]
         }
