@@ -95,7 +95,7 @@ fn s_hwm_in_second_epoch(_: &KwModel, s: &KwState) -> bool {
 fn s_observer_replicates(_: &KwModel, s: &KwState) -> bool {
     live_views(s)
         .iter()
-        .any(|v| !v.voters.contains(&v.id) && v.committed.0 > 0)
+        .any(|v| !v.voters.contains(v.id) && v.committed.0 > 0)
 }
 
 /// Sometimes (KRaft): a leader resigned (sent EndQuorumEpoch) and a live

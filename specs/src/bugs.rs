@@ -24,6 +24,12 @@ pub enum Bug {
     /// KRaft: a leader serves records without the divergence check, so no
     /// follower ever truncates.
     KraftIgnoreDivergingEpoch,
+    /// One-server change: a leader appends a configuration before it has
+    /// committed an entry of its own term.
+    SingleChangeWithoutTermCommit,
+    /// Joint consensus: a decision in C_old,new counts only C_new's
+    /// majority.
+    JointSkipOldMajority,
 }
 
 /// What the catalogue says about one bug.
@@ -69,6 +75,11 @@ pub struct Bounds {
     /// search reaches in that time (the bounds are then the smallest at
     /// which the counterexample exists at all).
     pub trace_steps: Option<usize>,
+    /// The `--reconfig` spelling (`none`, `joint` or `single`).
+    pub reconfig: &'static str,
+    /// The `--changes` spelling: the membership changes an administrator
+    /// requests (empty: the model's default plan).
+    pub changes: &'static str,
 }
 
 impl Bounds {
@@ -87,7 +98,17 @@ impl Bounds {
             self.network.to_string(),
             "--strategy".into(),
             self.strategy.to_string(),
+            "--reconfig".into(),
+            self.reconfig.to_string(),
         ]
+        .into_iter()
+        .chain(
+            (!self.changes.is_empty())
+                .then(|| ["--changes".to_string(), self.changes.to_string()])
+                .into_iter()
+                .flatten(),
+        )
+        .collect()
     }
 }
 
@@ -96,9 +117,19 @@ impl std::fmt::Display for Bounds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "servers={} max-term={} values={} crashes={} network={} strategy={}",
-            self.servers, self.max_term, self.values, self.crashes, self.network, self.strategy
-        )
+            "servers={} max-term={} values={} crashes={} network={} strategy={} reconfig={}",
+            self.servers,
+            self.max_term,
+            self.values,
+            self.crashes,
+            self.network,
+            self.strategy,
+            self.reconfig
+        )?;
+        if !self.changes.is_empty() {
+            write!(f, " changes={}", self.changes)?;
+        }
+        Ok(())
     }
 }
 
@@ -121,6 +152,8 @@ pub const CATALOGUE: &[BugInfo] = &[
             network: "unordered-nonduplicating",
             strategy: "bfs",
             trace_steps: None,
+            reconfig: "none",
+            changes: "",
         },
     },
     BugInfo {
@@ -139,6 +172,8 @@ pub const CATALOGUE: &[BugInfo] = &[
             network: "unordered-nonduplicating",
             strategy: "bfs",
             trace_steps: Some(9),
+            reconfig: "none",
+            changes: "",
         },
     },
     BugInfo {
@@ -158,6 +193,8 @@ pub const CATALOGUE: &[BugInfo] = &[
             network: "unordered-nonduplicating",
             strategy: "bfs",
             trace_steps: Some(8),
+            reconfig: "none",
+            changes: "",
         },
     },
     BugInfo {
@@ -177,6 +214,8 @@ pub const CATALOGUE: &[BugInfo] = &[
             network: "unordered-nonduplicating",
             strategy: "bfs",
             trace_steps: None,
+            reconfig: "none",
+            changes: "",
         },
     },
     BugInfo {
@@ -200,6 +239,8 @@ pub const CATALOGUE: &[BugInfo] = &[
             network: "unordered-nonduplicating",
             strategy: "bfs",
             trace_steps: None,
+            reconfig: "none",
+            changes: "",
         },
     },
     BugInfo {
@@ -226,6 +267,55 @@ pub const CATALOGUE: &[BugInfo] = &[
             network: "unordered-nonduplicating",
             strategy: "bfs",
             trace_steps: Some(8),
+            reconfig: "none",
+            changes: "",
+        },
+    },
+    BugInfo {
+        bug: Bug::SingleChangeWithoutTermCommit,
+        name: "single-change-without-term-commit",
+        protocol: "raft",
+        breaks: "state-machine-safety",
+        description: "One-server membership change without Ongaro's fix: a new leader appends a \
+            configuration before any entry of its own term is committed. A leader of an earlier \
+            term may have appended a different, uncommitted change; the two new configurations \
+            need not share a majority, so each side can commit (or elect) without the other and \
+            a committed entry is lost.",
+        source: "Diego Ongaro, \"bug in single-server membership changes\", raft-dev mailing \
+            list, July 2015; Raft dissertation section 4.1 (errata)",
+        bounds: Bounds {
+            servers: 4,
+            max_term: 3,
+            values: 1,
+            crashes: 0,
+            network: "unordered-nonduplicating",
+            strategy: "dfs",
+            trace_steps: None,
+            reconfig: "single",
+            changes: "-3|-2",
+        },
+    },
+    BugInfo {
+        bug: Bug::JointSkipOldMajority,
+        name: "joint-skip-old-majority",
+        protocol: "raft",
+        breaks: "one-uncommitted-config",
+        description: "In the joint configuration C_old,new a leader counts only the majority of \
+            C_new, for votes and for commitment. C_old,new then commits without C_old's \
+            majority and C_new follows it while a majority of C_old may never have seen the \
+            change, so C_old alone can still elect a leader next to C_new's: joint consensus is \
+            reduced to the unsafe direct switch it exists to prevent.",
+        source: "Raft paper (Ongaro & Ousterhout 2014), section 6 and Figure 11",
+        bounds: Bounds {
+            servers: 3,
+            max_term: 1,
+            values: 0,
+            crashes: 0,
+            network: "unordered-nonduplicating",
+            strategy: "bfs",
+            trace_steps: None,
+            reconfig: "joint",
+            changes: "",
         },
     },
 ];

@@ -10,6 +10,7 @@
 //! - [`log`]: the replicated log;
 //! - [`message`]: every message, one struct per RPC;
 //! - [`quorum`]: majority and joint-majority maths;
+//! - [`membership`]: configurations and their transitions;
 //! - [`raft`]: the Raft node;
 //! - [`kraft`]: the KRaft node (KIP-595, KIP-996 pre-vote), on Raft's
 //!   `Input`/`Action` vocabulary;
@@ -21,6 +22,7 @@ pub mod bugs;
 pub mod invariants;
 pub mod kraft;
 pub mod log;
+pub mod membership;
 pub mod message;
 pub mod quorum;
 pub mod raft;

@@ -2,7 +2,7 @@
 //! 1-indexed, shared copy-on-write so that cloning a node (which the model
 //! checker does for every state) does not copy its log.
 
-use crate::types::{Entry, LogIndex, RequestId, Term};
+use crate::types::{Entry, LogIndex, NodeId, RenameNodes, RequestId, Term};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -94,5 +94,21 @@ impl Log {
     /// up to date as ours: Raft §5.4.1, compared term first.
     pub fn is_up_to_date(&self, last_term: Term, last_index: LogIndex) -> bool {
         (last_term, last_index) >= (self.last_term(), self.last_index())
+    }
+}
+
+impl RenameNodes for Log {
+    /// Only configuration entries hold node ids; a log without one whose
+    /// ids change is shared, not copied (the model renames every state).
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        let changes = self.0.iter().any(|e| {
+            e.config()
+                .is_some_and(|q| q.voters().iter().any(|&id| f(id) != id))
+        });
+        if changes {
+            Log(Arc::new(self.0.iter().map(|e| e.rename_nodes(f)).collect()))
+        } else {
+            self.clone()
+        }
     }
 }

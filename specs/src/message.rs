@@ -71,6 +71,26 @@ pub struct ClientRequest {
     pub data: Vec<u8>,
 }
 
+/// An administrator asks the cluster to change its voters (Raft §6,
+/// KIP-853 AddRaftVoter/RemoveRaftVoter). A leader answers with a
+/// [`ClientReply`] once the final configuration commits.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MembershipRequest {
+    /// De-duplicates retries, like a client request.
+    pub request: RequestId,
+    /// The changes, applied in order.
+    pub changes: Vec<crate::membership::VoterChange>,
+}
+
+impl RenameNodes for MembershipRequest {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        MembershipRequest {
+            request: self.request,
+            changes: self.changes.rename_nodes(f),
+        }
+    }
+}
+
 /// A leader tells a client that its command committed at `index`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ClientReply {
@@ -221,6 +241,8 @@ pub enum Message {
     Fetch(Fetch),
     /// KRaft Fetch response.
     FetchResponse(FetchResponse),
+    /// Administrator to server: change the voters.
+    MembershipRequest(MembershipRequest),
 }
 
 impl Message {
@@ -240,6 +262,7 @@ impl Message {
             Message::EndQuorumEpoch(m) => Some(m.epoch),
             Message::Fetch(m) => Some(m.current_leader_epoch),
             Message::FetchResponse(m) => Some(m.epoch),
+            Message::MembershipRequest(_) => None,
         }
     }
 
@@ -262,7 +285,6 @@ impl Message {
 crate::no_node_ids!(
     RequestVote,
     VoteResponse,
-    AppendEntries,
     AppendResponse,
     ClientRequest,
     ClientReply,
@@ -295,6 +317,16 @@ impl RenameNodes for FetchResponse {
     fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
         FetchResponse {
             leader: self.leader.rename_nodes(f),
+            records: self.records.rename_nodes(f),
+            ..self.clone()
+        }
+    }
+}
+
+impl RenameNodes for AppendEntries {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        AppendEntries {
+            entries: self.entries.rename_nodes(f),
             ..self.clone()
         }
     }
@@ -306,6 +338,8 @@ impl RenameNodes for Message {
             Message::KraftVoteResponse(m) => Message::KraftVoteResponse(m.rename_nodes(f)),
             Message::EndQuorumEpoch(m) => Message::EndQuorumEpoch(m.rename_nodes(f)),
             Message::FetchResponse(m) => Message::FetchResponse(m.rename_nodes(f)),
+            Message::AppendEntries(m) => Message::AppendEntries(m.rename_nodes(f)),
+            Message::MembershipRequest(m) => Message::MembershipRequest(m.rename_nodes(f)),
             other => other.clone(),
         }
     }
@@ -364,6 +398,15 @@ impl std::fmt::Display for Message {
                 m.match_index
             ),
             Message::ClientRequest(m) => write!(f, "ClientRequest{{{}}}", m.request),
+            Message::MembershipRequest(m) => {
+                let changes: Vec<String> = m.changes.iter().map(|c| c.to_string()).collect();
+                write!(
+                    f,
+                    "MembershipRequest{{{} {}}}",
+                    m.request,
+                    changes.join(" ")
+                )
+            }
             Message::ClientReply(m) => write!(
                 f,
                 "ClientReply{{{}, index {}, term {}}}",

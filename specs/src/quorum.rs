@@ -5,14 +5,20 @@
 //! A [`Quorum`] is either a simple majority configuration or a joint one
 //! (Raft §6, C_old,new), where every decision needs a majority of *both*.
 
-use crate::types::{LogIndex, NodeId};
+use crate::types::{LogIndex, NodeId, RenameNodes};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// A set of voters deciding by simple majority. Kept sorted and unique.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Majority(Vec<NodeId>);
 
 impl Majority {
+    /// The configuration with no voter.
+    pub const fn empty() -> Majority {
+        Majority(Vec::new())
+    }
+
     /// A majority configuration of `voters` (duplicates are removed).
     pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Majority {
         let mut v: Vec<NodeId> = voters.into_iter().collect();
@@ -61,6 +67,12 @@ impl Majority {
     }
 }
 
+/// A configuration with no voter (for tests and views of non-voters).
+pub static NO_VOTERS: Quorum = Quorum::Simple(Majority::empty());
+
+/// A set of no voters (for tests).
+pub static NO_MAJORITY: Majority = Majority::empty();
+
 /// A quorum configuration: simple, or joint (old and new must both agree).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Quorum {
@@ -79,6 +91,11 @@ impl Quorum {
     /// A simple majority configuration.
     pub fn simple(voters: impl IntoIterator<Item = NodeId>) -> Quorum {
         Quorum::Simple(Majority::new(voters))
+    }
+
+    /// True for a joint configuration (a change half done).
+    pub fn is_joint(&self) -> bool {
+        matches!(self, Quorum::Joint { .. })
     }
 
     /// True when `id` votes in any half of the configuration.
@@ -114,6 +131,42 @@ impl Quorum {
             Quorum::Joint { old, new } => {
                 old.committed_index(&acked).min(new.committed_index(&acked))
             }
+        }
+    }
+}
+
+impl RenameNodes for Majority {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        Majority::new(self.0.iter().map(|&id| f(id)))
+    }
+}
+
+impl RenameNodes for Quorum {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        match self {
+            Quorum::Simple(m) => Quorum::Simple(m.rename_nodes(f)),
+            Quorum::Joint { old, new } => Quorum::Joint {
+                old: old.rename_nodes(f),
+                new: new.rename_nodes(f),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Majority {
+    /// `n0,n1,n2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<String> = self.0.iter().map(|id| id.to_string()).collect();
+        write!(f, "{}", ids.join(","))
+    }
+}
+
+impl fmt::Display for Quorum {
+    /// `conf{n0,n1,n2}` or `joint{n0,n1,n2|n1,n2,n3}` (old | new).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quorum::Simple(m) => write!(f, "conf{{{m}}}"),
+            Quorum::Joint { old, new } => write!(f, "joint{{{old}|{new}}}"),
         }
     }
 }

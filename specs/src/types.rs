@@ -101,6 +101,17 @@ pub enum Payload {
     /// A record with no effect on the state machine (a new leader's no-op,
     /// KRaft's leader-change record).
     Noop,
+    /// A configuration (Raft §6 / dissertation §4, KIP-853's VotersRecord):
+    /// it takes effect as soon as it is in a log, committed or not, and a
+    /// truncation that removes it restores the previous one
+    /// ([`crate::membership`]).
+    Config {
+        /// The membership-change request that produced it (both entries of
+        /// a joint change carry the same one).
+        request: RequestId,
+        /// The voters from this entry on.
+        quorum: crate::quorum::Quorum,
+    },
 }
 
 /// One log entry: the term in which a leader created it, and its payload.
@@ -116,18 +127,28 @@ impl Entry {
     /// The request id of a command entry.
     pub fn request(&self) -> Option<RequestId> {
         match &self.payload {
-            Payload::Command { request, .. } => Some(*request),
+            Payload::Command { request, .. } | Payload::Config { request, .. } => Some(*request),
             Payload::Noop => None,
+        }
+    }
+
+    /// The configuration an entry carries, if it is a configuration entry.
+    pub fn config(&self) -> Option<&crate::quorum::Quorum> {
+        match &self.payload {
+            Payload::Config { quorum, .. } => Some(quorum),
+            _ => None,
         }
     }
 }
 
 impl fmt::Display for Entry {
-    /// `2/c0#1` for a command of term 2, `2/noop` for a no-op.
+    /// `2/c0#1` for a command of term 2, `2/noop` for a no-op,
+    /// `2/conf{n0,n1}` and `2/joint{n0,n1,n2|n1,n2,n3}` for configurations.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.payload {
             Payload::Command { request, .. } => write!(f, "{}/{}", self.term, request),
             Payload::Noop => write!(f, "{}/noop", self.term),
+            Payload::Config { quorum, .. } => write!(f, "{}/{}", self.term, quorum),
         }
     }
 }
@@ -185,4 +206,25 @@ macro_rules! no_node_ids {
     };
 }
 
-no_node_ids!(Term, LogIndex, RequestId, Entry, Payload, bool, u8, u64);
+no_node_ids!(Term, LogIndex, RequestId, bool, u8, u64);
+
+impl RenameNodes for Payload {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        match self {
+            Payload::Config { request, quorum } => Payload::Config {
+                request: *request,
+                quorum: quorum.rename_nodes(f),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+impl RenameNodes for Entry {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        Entry {
+            term: self.term,
+            payload: self.payload.rename_nodes(f),
+        }
+    }
+}

@@ -409,6 +409,7 @@ impl Cluster {
                 Action::CancelTimer(t) => {
                     s.timers.remove(&t);
                 }
+                Action::Refuse { .. } => {}
                 Action::Apply { index, entry } => {
                     self.seen.commit = true;
                     if self.contracts {

@@ -51,7 +51,8 @@ mod tests {
             known_leader: None,
             log,
             committed: LogIndex(committed),
-            voters: &[],
+            voters: &crate::quorum::NO_VOTERS,
+            bootstrap: &crate::quorum::NO_MAJORITY,
         }
     }
 

@@ -45,7 +45,8 @@ mod tests {
             known_leader: leader.map(NodeId),
             log: &[],
             committed: LogIndex(0),
-            voters: &[],
+            voters: &crate::quorum::NO_VOTERS,
+            bootstrap: &crate::quorum::NO_MAJORITY,
         }
     }
 

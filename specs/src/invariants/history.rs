@@ -138,7 +138,8 @@ impl History {
             Message::RequestVote(_)
             | Message::VoteResponse(_)
             | Message::AppendResponse(_)
-            | Message::ClientRequest(_) => None,
+            | Message::ClientRequest(_)
+            | Message::MembershipRequest(_) => None,
         }
     }
 
@@ -229,12 +230,12 @@ impl RenameNodes for History {
     fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
         History {
             leaders: self.leaders.rename_nodes(f),
-            sent: self.sent.clone(),
+            sent: self.sent.rename_nodes(f),
             acked: self.acked.clone(),
             max_epoch_sent: self.max_epoch_sent.rename_nodes(f),
             hwm_sent: self.hwm_sent.clone(),
             hwm_regression: self.hwm_regression,
-            served_committed: self.served_committed.clone(),
+            served_committed: self.served_committed.rename_nodes(f),
             resigned: self.resigned.clone(),
         }
     }

@@ -42,7 +42,8 @@ mod tests {
             known_leader: None,
             log,
             committed: LogIndex(0),
-            voters: &[],
+            voters: &crate::quorum::NO_VOTERS,
+            bootstrap: &crate::quorum::NO_MAJORITY,
         }
     }
 

@@ -13,30 +13,60 @@
 //! `nodes`, so it is given the benefit of the doubt: the property fails
 //! when the live voters *known* to lack the prefix are too many for a
 //! majority to hold it (with every voter live, this is Kafka's check).
+//!
+//! Under membership change, "the voters" is the configuration that decided
+//! the high watermark. That is the one in effect at the high watermark (the
+//! last configuration entry at or below it, committed) or one appended
+//! after it: a leader counts with the configuration at its log end, and
+//! once a later configuration commits, its majority holds everything
+//! before it. So the prefix must be on a quorum of at least one of these
+//! (both halves for a joint one).
 
 use super::{History, NodeView};
-use crate::quorum::Majority;
+use crate::quorum::Quorum;
 
-/// True when, for every live leader, the voters known to lack its log up to
-/// its high watermark are too few to leave it without a majority.
+/// True when, for every live leader, its log up to its high watermark is
+/// on a quorum of a configuration that could have decided it, counting a
+/// voter that is not live (crashed: its durable log is not seen) as a
+/// holder.
 pub fn majority_reached_hwm(nodes: &[NodeView<'_>], _history: &History) -> bool {
     nodes.iter().filter(|n| n.is_leader).all(|leader| {
         let prefix = leader.committed_entries();
-        let voters = Majority::new(leader.voters.iter().copied());
-        let lacking = nodes
-            .iter()
-            .filter(|v| voters.contains(v.id) && !v.log.starts_with(prefix))
-            .count();
-        lacking <= voters.voters().len() - voters.needed()
+        let lacks = |id| {
+            nodes
+                .iter()
+                .any(|v| v.id == id && !v.log.starts_with(prefix))
+        };
+        deciding_configs(leader).any(|q| q.agrees(|id| !lacks(id)))
     })
+}
+
+/// The configurations that may have decided `leader`'s high watermark: the
+/// one in effect at it, and every one appended after it.
+fn deciding_configs<'a>(leader: &'a NodeView<'_>) -> impl Iterator<Item = Quorum> + 'a {
+    let hwm = leader.committed.0 as usize;
+    let at_hwm = leader.log[..hwm.min(leader.log.len())]
+        .iter()
+        .rev()
+        .find_map(|e| e.config().cloned())
+        .unwrap_or_else(|| Quorum::Simple(leader.bootstrap.clone()));
+    let later = leader
+        .log
+        .iter()
+        .skip(hwm)
+        .filter_map(|e| e.config().cloned());
+    std::iter::once(at_hwm).chain(later)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quorum::Majority;
     use crate::types::{Entry, LogIndex, NodeId, Payload, Term};
+    use std::sync::LazyLock;
 
-    const VOTERS: &[NodeId] = &[NodeId(0), NodeId(1), NodeId(2)];
+    static BOOT: LazyLock<Majority> = LazyLock::new(|| Majority::new([0, 1, 2].map(NodeId)));
+    static VOTERS: LazyLock<Quorum> = LazyLock::new(|| Quorum::Simple(BOOT.clone()));
 
     fn e(t: u64) -> Entry {
         Entry {
@@ -53,7 +83,8 @@ mod tests {
             known_leader: Some(NodeId(0)),
             log,
             committed: LogIndex(committed),
-            voters: VOTERS,
+            voters: &VOTERS,
+            bootstrap: &BOOT,
         }
     }
 

@@ -13,6 +13,7 @@ mod log_matching;
 mod majority_reached_hwm;
 mod monotonic_epoch;
 mod monotonic_high_watermark;
+mod one_uncommitted_config;
 mod state_machine_safety;
 
 pub use consistent_committed_data::consistent_committed_data;
@@ -24,8 +25,10 @@ pub use log_matching::log_matching;
 pub use majority_reached_hwm::majority_reached_hwm;
 pub use monotonic_epoch::monotonic_epoch;
 pub use monotonic_high_watermark::monotonic_high_watermark;
+pub use one_uncommitted_config::one_uncommitted_config;
 pub use state_machine_safety::state_machine_safety;
 
+use crate::quorum::{Majority, Quorum};
 use crate::types::{Entry, LogIndex, NodeId, Term};
 
 /// What the properties read of one live node, whatever its protocol.
@@ -44,9 +47,12 @@ pub struct NodeView<'a> {
     /// The prefix it knows committed (Raft: commit index; KRaft: high
     /// watermark as an index).
     pub committed: LogIndex,
-    /// The voters of the configuration the node uses, sorted (itself
-    /// included when it votes). Observers are not among them.
-    pub voters: &'a [NodeId],
+    /// The configuration the node uses (itself included when it votes;
+    /// observers and spare servers are not among its voters).
+    pub voters: &'a Quorum,
+    /// The bootstrap voters: the configuration of a log prefix that holds
+    /// no configuration entry.
+    pub bootstrap: &'a Majority,
 }
 
 impl NodeView<'_> {
@@ -86,3 +92,8 @@ pub const KRAFT_ALWAYS: &[(&str, Predicate)] = &[
     ("majority-reached-high-watermark", majority_reached_hwm),
     ("consistent-committed-data", consistent_committed_data),
 ];
+
+/// The safety properties only membership change adds (every other property
+/// must hold under every configuration too).
+pub const RECONFIG_ALWAYS: &[(&str, Predicate)] =
+    &[("one-uncommitted-config", one_uncommitted_config)];

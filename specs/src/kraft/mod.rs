@@ -140,6 +140,7 @@ mod tests;
 use crate::bugs::Bug;
 use crate::invariants::NodeView;
 use crate::log::Log;
+use crate::membership::Membership;
 use crate::message::{Fetch, Message};
 use crate::quorum::Majority;
 use crate::types::{Epoch, LogIndex, NodeId, RenameNodes};
@@ -313,6 +314,9 @@ pub struct Node {
     pub hard: HardState,
     /// Durable: the log.
     pub log: Log,
+    /// Derived from the log: the voters in effect (its last configuration
+    /// record, else the bootstrap voters).
+    pub conf: Membership,
     /// Volatile: the records known committed and applied;
     /// `high_watermark <= log.last_index()`, never decreases while the node
     /// runs, 0 after a restart.
@@ -355,6 +359,7 @@ impl Node {
         };
         let mut node = Node {
             hard,
+            conf: Membership::of_log(&log, &cfg.voters),
             log,
             high_watermark: LogIndex(0),
             state,
@@ -387,6 +392,8 @@ impl Node {
             Input::Timeout(Timer::Heartbeat) => self.handle_begin_epoch_timeout(out),
             Input::Timeout(Timer::CheckQuorum) => self.handle_check_quorum_timeout(out),
             Input::Propose { request, data } => self.handle_propose(request, data, out),
+            // Membership change is not implemented for KRaft yet.
+            Input::ChangeMembership { .. } => {}
             Input::Receive { from, msg } => self.handle_message(from, msg, out),
         }
     }
@@ -405,7 +412,8 @@ impl Node {
             | Message::VoteResponse(_)
             | Message::AppendEntries(_)
             | Message::AppendResponse(_)
-            | Message::ClientReply(_) => {}
+            | Message::ClientReply(_)
+            | Message::MembershipRequest(_) => {}
         }
     }
 
@@ -577,7 +585,8 @@ impl Node {
             known_leader: self.known_leader(),
             log: self.log.entries(),
             committed: self.high_watermark,
-            voters: self.cfg.voters.voters(),
+            voters: &self.conf.quorum,
+            bootstrap: &self.cfg.voters,
         }
     }
 
@@ -681,7 +690,8 @@ impl RenameNodes for Node {
         let cfg = self.cfg.rename_nodes(f);
         Node {
             hard: self.hard.rename_nodes(f),
-            log: self.log.clone(),
+            log: self.log.rename_nodes(f),
+            conf: self.conf.rename_nodes(f),
             high_watermark: self.high_watermark,
             state: self.state.rename_nodes(f),
             cfg: if cfg == *self.cfg {

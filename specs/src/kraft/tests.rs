@@ -1098,7 +1098,7 @@ impl Cluster {
                 Action::CancelTimer(t) => {
                     s.timers.remove(&t);
                 }
-                Action::Apply { .. } => {}
+                Action::Apply { .. } | Action::Refuse { .. } => {}
                 Action::Reply {
                     request,
                     index,

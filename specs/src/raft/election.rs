@@ -1,5 +1,6 @@
 //! Leader election (Raft §5.2, §5.4.1): election timeout, RequestVote and
-//! its response, becoming leader.
+//! its response, becoming leader. Votes are asked of, and counted in, the
+//! configuration at the end of the candidate's log; any server answers.
 
 use super::{Action, HardState, Node, Progress, Role, Timer};
 use crate::bugs::Bug;
@@ -11,7 +12,7 @@ impl Node {
     /// A follower or candidate that heard from no leader starts an election:
     /// new term, vote for itself (durably), ask every other voter.
     pub(super) fn handle_election_timeout(&mut self, out: &mut Vec<Action>) {
-        if self.is_leader() || !self.cfg.voters.contains(self.id) {
+        if self.is_leader() || !self.conf.quorum.contains(self.id) {
             return;
         }
         self.hard = HardState {
@@ -28,7 +29,7 @@ impl Node {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        for to in self.peers().collect::<Vec<_>>() {
+        for to in self.voter_peers() {
             out.push(Action::Send {
                 to,
                 msg: Message::RequestVote(request.clone()),
@@ -77,7 +78,7 @@ impl Node {
         m: VoteResponse,
         out: &mut Vec<Action>,
     ) {
-        if m.term != self.hard.term || !m.granted || !self.cfg.voters.contains(from) {
+        if m.term != self.hard.term || !m.granted || !self.conf.quorum.contains(from) {
             return;
         }
         if let Role::Candidate { votes } = &mut self.role {
@@ -94,12 +95,13 @@ impl Node {
         let Role::Candidate { votes } = &self.role else {
             return;
         };
-        if !self.cfg.voters.agrees(|id| votes.contains(&id)) {
+        if !self.deciding_quorum().agrees(|id| votes.contains(&id)) {
             return;
         }
         let next = self.log.last_index().next();
         let progress: BTreeMap<NodeId, Progress> = self
-            .peers()
+            .replication_peers()
+            .into_iter()
             .map(|p| {
                 (
                     p,
@@ -117,9 +119,11 @@ impl Node {
                 term: self.hard.term,
                 payload: crate::types::Payload::Noop,
             };
-            self.log.push(noop.clone());
+            self.push_entry(noop.clone());
             out.push(Action::AppendLog(vec![noop]));
         }
+        // An inherited C_old,new that is known committed is finished now.
+        self.maybe_leave_joint(out);
         self.broadcast_append(out);
         out.push(Action::SetTimer(Timer::Heartbeat));
         // A single-voter cluster commits on its own.
@@ -144,7 +148,7 @@ impl Node {
 
     /// Sends every follower what it is missing (or a heartbeat).
     pub(super) fn broadcast_append(&self, out: &mut Vec<Action>) {
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.replication_peers() {
             if let Some(m) = self.append_for(peer) {
                 out.push(Action::Send {
                     to: peer,

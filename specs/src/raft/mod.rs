@@ -16,6 +16,12 @@
 //! - a leader commits only by counting replicas of an entry of its own term
 //!   (§5.4.2); earlier entries commit indirectly.
 //!
+//! Membership change ([`crate::membership`]): configurations are log
+//! entries that take effect when appended; votes and commits are counted in
+//! the configuration at the end of the node's log (both halves of a joint
+//! one); the leader replicates to every server it knows of, voters or not;
+//! a leader outside the final configuration steps down once it commits.
+//!
 //! Two additions a real deployment needs and that do not change safety:
 //! a rejected AppendEntries carries the follower's last index as a hint for
 //! `nextIndex`, and a leader does not append a client request whose id is
@@ -23,6 +29,8 @@
 //! bounded).
 
 mod election;
+#[cfg(test)]
+mod membership_tests;
 mod replication;
 #[cfg(test)]
 mod tests;
@@ -30,6 +38,7 @@ mod tests;
 use crate::bugs::Bug;
 use crate::invariants::NodeView;
 use crate::log::Log;
+use crate::membership::{Membership, Mode, VoterChange};
 use crate::message::Message;
 use crate::quorum::Majority;
 use crate::types::{Entry, LogIndex, NodeId, RenameNodes, RequestId, Term};
@@ -40,8 +49,14 @@ use std::sync::Arc;
 /// Settings of a Raft node that do not change while it runs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Config {
-    /// The voting members (this node included).
+    /// The bootstrap voters: the configuration until the log holds one.
     pub voters: Majority,
+    /// Every server a leader replicates to (bootstrap voters and the spare
+    /// servers that a membership change may add), besides the voters of
+    /// the current configuration.
+    pub servers: Vec<NodeId>,
+    /// How membership changes are made.
+    pub reconfig: Mode,
     /// At most this many entries in one AppendEntries.
     pub max_entries_per_append: usize,
     /// A new leader appends a no-op entry of its term (Raft dissertation
@@ -57,8 +72,11 @@ pub struct Config {
 impl Config {
     /// A correct configuration of `voters`.
     pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Config {
+        let voters = Majority::new(voters);
         Config {
-            voters: Majority::new(voters),
+            servers: voters.voters().to_vec(),
+            reconfig: Mode::Joint,
+            voters,
             max_entries_per_append: 64,
             leader_noop: false,
             bugs: BTreeSet::new(),
@@ -109,6 +127,13 @@ pub enum Input {
     },
     /// A timer fired.
     Timeout(Timer),
+    /// An administrator asks to change the voters.
+    ChangeMembership {
+        /// Its request id (the reply names it; retries are de-duplicated).
+        request: RequestId,
+        /// The changes, applied in order.
+        changes: Vec<VoterChange>,
+    },
 }
 
 /// The durable part of a node besides its log: Raft's `currentTerm` and
@@ -168,7 +193,15 @@ pub enum Action {
         /// The entry.
         entry: Entry,
     },
-    /// Tell the client that its request committed at `index`.
+    /// Tell the administrator why a membership change was refused.
+    Refuse {
+        /// The request.
+        request: RequestId,
+        /// Why.
+        reason: crate::membership::Refusal,
+    },
+    /// Tell the client that its request committed at `index` (for a
+    /// membership change: that its final configuration committed).
     Reply {
         /// The request.
         request: RequestId,
@@ -237,6 +270,9 @@ pub struct Node {
     pub hard: HardState,
     /// Durable: the log.
     pub log: Log,
+    /// Derived from the log: the configuration in effect (its last
+    /// configuration entry, else the bootstrap voters).
+    pub conf: Membership,
     /// Volatile: highest index known committed; `commit <= log.last_index()`
     /// and never decreases while the node runs.
     pub commit: LogIndex,
@@ -266,6 +302,7 @@ impl Node {
         out.push(Action::SetTimer(Timer::Election));
         Node {
             hard,
+            conf: Membership::of_log(&log, &cfg.voters),
             log,
             commit: LogIndex(0),
             role: Role::Follower { leader: None },
@@ -283,6 +320,9 @@ impl Node {
             // KRaft's timers; a Raft node never arms them.
             Input::Timeout(Timer::Fetch | Timer::CheckQuorum) => {}
             Input::Propose { request, data } => self.handle_propose(request, data, out),
+            Input::ChangeMembership { request, changes } => {
+                self.handle_change_membership(request, changes, out)
+            }
             Input::Receive { from, msg } => self.handle_message(from, msg, out),
         }
     }
@@ -304,6 +344,9 @@ impl Node {
             Message::AppendEntries(m) => self.handle_append_entries(from, m, out),
             Message::AppendResponse(m) => self.handle_append_response(from, m, out),
             Message::ClientRequest(m) => self.handle_propose(m.request, m.data, out),
+            Message::MembershipRequest(m) => {
+                self.handle_change_membership(m.request, m.changes, out)
+            }
             Message::ClientReply(_) => {}
             Message::KraftVote(_)
             | Message::KraftVoteResponse(_)
@@ -349,15 +392,71 @@ impl Node {
         }
     }
 
-    /// The other voters.
-    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+    /// The other voters of the current configuration (both halves of a
+    /// joint one): whom a candidate asks for votes.
+    fn voter_peers(&self) -> Vec<NodeId> {
         let me = self.id;
-        self.cfg
-            .voters
+        self.conf
+            .quorum
             .voters()
-            .iter()
-            .copied()
-            .filter(move |&p| p != me)
+            .into_iter()
+            .filter(|&p| p != me)
+            .collect()
+    }
+
+    /// Everyone a leader replicates to: the configured servers and the
+    /// current voters, except itself.
+    fn replication_peers(&self) -> Vec<NodeId> {
+        let mut peers = self.conf.quorum.voters();
+        peers.extend(self.cfg.servers.iter().copied());
+        peers.sort();
+        peers.dedup();
+        peers.retain(|&p| p != self.id);
+        peers
+    }
+
+    /// The configuration whose majorities decide votes and commits (only
+    /// C_new of a joint one under the `joint-skip-old-majority` bug).
+    fn deciding_quorum(&self) -> crate::quorum::Quorum {
+        crate::membership::deciding(&self.conf.quorum, self.cfg.has(Bug::JointSkipOldMajority))
+    }
+
+    /// Appends an entry at the end of the in-memory log (the caller emits
+    /// the `AppendLog`), keeping the configuration in step.
+    fn push_entry(&mut self, entry: Entry) {
+        self.log.push(entry);
+        if let Some(quorum) = self.log.entries().last().and_then(|e| e.config()) {
+            self.conf = Membership {
+                quorum: quorum.clone(),
+                index: self.log.last_index(),
+            };
+            self.sync_progress();
+        }
+    }
+
+    /// Truncates the in-memory log after `last` (the caller emits the
+    /// `TruncateLog`); removing a configuration entry restores the one
+    /// before it.
+    fn truncate_log(&mut self, last: LogIndex) {
+        self.log.truncate(last);
+        if self.conf.index > last {
+            self.conf = Membership::of_log(&self.log, &self.cfg.voters);
+        }
+    }
+
+    /// A leader tracks every replication peer: one that a new configuration
+    /// adds starts from the leader's log end.
+    fn sync_progress(&mut self) {
+        let peers = self.replication_peers();
+        let next = self.log.last_index().next();
+        if let Role::Leader { progress } = &mut self.role {
+            for p in peers {
+                progress.entry(p).or_insert(Progress {
+                    next,
+                    matched: LogIndex(0),
+                });
+            }
+        }
     }
 
     /// The node as the safety properties see it.
@@ -369,7 +468,8 @@ impl Node {
             known_leader: self.known_leader(),
             log: self.log.entries(),
             committed: self.commit,
-            voters: self.cfg.voters.voters(),
+            voters: &self.conf.quorum,
+            bootstrap: &self.cfg.voters,
         }
     }
 
@@ -379,6 +479,9 @@ impl Node {
         let last = self.log.last_index();
         if self.commit > last {
             return Err(format!("commit {} > last index {}", self.commit, last));
+        }
+        if self.conf != Membership::of_log(&self.log, &self.cfg.voters) {
+            return Err("the configuration is not the log's".into());
         }
         let entries = self.log.entries();
         if entries.windows(2).any(|w| w[0].term > w[1].term) {
@@ -411,8 +514,12 @@ impl Node {
                         return Err(format!("bad progress for {peer}: {p:?}, last {last}"));
                     }
                 }
-                if progress.len() + 1 != self.cfg.voters.voters().len() {
-                    return Err("a leader tracks the wrong peers".into());
+                if self
+                    .replication_peers()
+                    .iter()
+                    .any(|p| !progress.contains_key(p))
+                {
+                    return Err("a leader does not track every peer".into());
                 }
             }
         }
@@ -423,10 +530,14 @@ impl Node {
 impl RenameNodes for Node {
     fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
         let mut cfg = (*self.cfg).clone();
-        cfg.voters = Majority::new(cfg.voters.voters().iter().map(|&v| f(v)));
+        cfg.voters = cfg.voters.rename_nodes(f);
+        cfg.servers = Majority::new(cfg.servers.iter().map(|&v| f(v)))
+            .voters()
+            .to_vec();
         Node {
             hard: self.hard.rename_nodes(f),
-            log: self.log.clone(),
+            log: self.log.rename_nodes(f),
+            conf: self.conf.rename_nodes(f),
             commit: self.commit,
             role: self.role.rename_nodes(f),
             cfg: if cfg == *self.cfg {

@@ -3,6 +3,7 @@
 
 use super::{Action, Node, Progress, Role, Timer};
 use crate::bugs::Bug;
+use crate::membership::{self, Membership, Mode, Refusal, VoterChange};
 use crate::message::{AppendEntries, AppendResponse, Message};
 use crate::types::{Entry, LogIndex, NodeId, Payload, RequestId};
 
@@ -29,11 +30,17 @@ impl Node {
             }
             return;
         }
+        self.leader_append(Payload::Command { request, data }, out);
+    }
+
+    /// A leader appends an entry of its term, durably, sends it to every
+    /// follower and commits it at once if it alone is a quorum.
+    fn leader_append(&mut self, payload: Payload, out: &mut Vec<Action>) {
         let entry = Entry {
             term: self.hard.term,
-            payload: Payload::Command { request, data },
+            payload,
         };
-        self.log.push(entry.clone());
+        self.push_entry(entry.clone());
         out.push(Action::AppendLog(vec![entry]));
         self.broadcast_append(out);
         self.maybe_advance_commit(out);
@@ -95,11 +102,12 @@ impl Node {
                     let mut entries = self.log.entries().to_vec();
                     entries[index.0 as usize - 1] = entry.clone();
                     self.log = crate::log::Log::from_entries(entries);
+                    self.conf = Membership::of_log(&self.log, &self.cfg.voters);
                     out.push(Action::TruncateLog { last: index.prev() });
                     out.push(Action::AppendLog(self.log.slice_from(index, usize::MAX)));
                 }
                 Some(_) => {
-                    self.log.truncate(index.prev());
+                    self.truncate_log(index.prev());
                     out.push(Action::TruncateLog { last: index.prev() });
                     new_entries.extend(m.entries[i..].iter().cloned());
                     break;
@@ -112,7 +120,7 @@ impl Node {
         }
         if !new_entries.is_empty() {
             for e in &new_entries {
-                self.log.push(e.clone());
+                self.push_entry(e.clone());
             }
             out.push(Action::AppendLog(new_entries));
         }
@@ -187,7 +195,7 @@ impl Node {
         };
         let me = self.id;
         let last = self.log.last_index();
-        let n = self.cfg.voters.committed_index(|id| {
+        let n = self.deciding_quorum().committed_index(|id| {
             if id == me {
                 last
             } else {
@@ -219,7 +227,11 @@ impl Node {
                 .get(index)
                 .expect("committed entries exist")
                 .clone();
-            let reply = entry.request().filter(|_| self.is_leader());
+            // A joint configuration is half a change: its request is
+            // answered when the final one commits.
+            let reply = entry
+                .request()
+                .filter(|_| self.is_leader() && !entry.config().is_some_and(|q| q.is_joint()));
             out.push(Action::Apply { index, entry });
             if let Some(request) = reply {
                 out.push(Action::Reply {
@@ -228,6 +240,86 @@ impl Node {
                     term: self.hard.term,
                 });
             }
+        }
+        self.maybe_leave_joint(out);
+        self.maybe_step_down_removed(out);
+    }
+
+    /// A leader asked to change the voters appends the configuration entry
+    /// (C_old,new in joint mode, the new set in one-server mode), unless a
+    /// change is pending or, one server at a time, it has not committed an
+    /// entry of its term yet. A retried request already in the log is
+    /// answered once its final configuration commits.
+    pub(super) fn handle_change_membership(
+        &mut self,
+        request: RequestId,
+        changes: Vec<VoterChange>,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.is_leader() {
+            return;
+        }
+        if let Some(index) = self.log.index_of_request(request) {
+            let done = self.conf.is_committed(self.commit) && !self.conf.is_joint();
+            if done && index <= self.commit {
+                out.push(Action::Reply {
+                    request,
+                    index: self.conf.index,
+                    term: self.hard.term,
+                });
+            }
+            return;
+        }
+        let refusal = if !self.conf.is_committed(self.commit) {
+            Some(Refusal::ChangePending)
+        } else if self.cfg.reconfig == Mode::Single
+            && self.log.term_at(self.commit) != Some(self.hard.term)
+            && !self.cfg.has(Bug::SingleChangeWithoutTermCommit)
+        {
+            Some(Refusal::NoCommitInTerm)
+        } else {
+            None
+        };
+        let quorum = match refusal.map_or_else(
+            || membership::propose(&self.conf.quorum, &changes, self.cfg.reconfig),
+            Err,
+        ) {
+            Ok(q) => q,
+            Err(reason) => {
+                out.push(Action::Refuse { request, reason });
+                return;
+            }
+        };
+        self.leader_append(Payload::Config { request, quorum }, out);
+    }
+
+    /// Joint consensus, second step: once C_old,new is committed, the
+    /// leader appends C_new (with the same request id).
+    pub(super) fn maybe_leave_joint(&mut self, out: &mut Vec<Action>) {
+        if !self.is_leader() || !self.conf.is_committed(self.commit) {
+            return;
+        }
+        let Some(quorum) = membership::leave_joint(&self.conf.quorum) else {
+            return;
+        };
+        let Some(request) = self.log.get(self.conf.index).and_then(|e| e.request()) else {
+            return;
+        };
+        self.leader_append(Payload::Config { request, quorum }, out);
+    }
+
+    /// A leader that is not a voter of its committed configuration steps
+    /// down (dissertation §4.2.2): it has replicated the change that
+    /// removed it and stops sending heartbeats.
+    fn maybe_step_down_removed(&mut self, out: &mut Vec<Action>) {
+        if self.is_leader()
+            && self.conf.is_committed(self.commit)
+            && !self.conf.quorum.contains(self.id)
+        {
+            // Followers learn the commit of the configuration from one
+            // last round of AppendEntries before the leader goes quiet.
+            self.broadcast_append(out);
+            self.become_follower(self.hard.term, None, out);
         }
     }
 }
