@@ -1,0 +1,462 @@
+//! The runtime of one node: a tokio task owns the core and the storage;
+//! sockets and timers feed it inputs; it carries out the actions.
+//!
+//! One turn of the loop (group commit): wait for one event, drain every
+//! other pending event, step them all ([`apply_inputs`]), carry out the
+//! actions in order — hard state is replaced durably at once, log appends
+//! are buffered — then fsync the log once, and only then send the messages
+//! and answer the clients. So nothing leaves the node before what it
+//! depends on is on disk.
+
+use crate::codec::{self, FrameError};
+use crate::core::{apply_inputs, AnyNode, Protocol};
+use crate::kv::{Command, Kv};
+use crate::proto::{ClientMsg, ClientResp, PeerFrame};
+use crate::storage::Storage;
+use kraftwerk_specs::log::Log;
+use kraftwerk_specs::message::Message;
+use kraftwerk_specs::raft::{Action, Input, Timer};
+use kraftwerk_specs::types::{NodeId, RequestId};
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Everything `serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// This node.
+    pub id: u32,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Every node's peer address (this one included).
+    pub peers: BTreeMap<u32, String>,
+    /// Every node's client address, for leader hints.
+    pub clients: BTreeMap<u32, String>,
+    /// KRaft observers (every other node votes).
+    pub observers: Vec<u32>,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Frames of another cluster id are dropped.
+    pub cluster_id: u64,
+}
+
+/// Timer durations in milliseconds.
+const ELECTION_MS: (u64, u64) = (300, 600);
+const HEARTBEAT_MS: u64 = 50;
+const FETCH_MS: u64 = 5;
+const CHECK_QUORUM_MS: u64 = 1000;
+/// At most this many events are stepped in one turn.
+const BATCH_MAX: usize = 4096;
+
+enum Event {
+    Peer(NodeId, Message),
+    Client(RequestId, Command, oneshot::Sender<ClientResp>),
+    Status(oneshot::Sender<ClientResp>),
+}
+
+fn log_line(id: u32, text: impl std::fmt::Display) {
+    eprintln!("kraftwerk-node n{id}: {text}");
+}
+
+/// Opens the storage, binds both listeners, and runs the node until the
+/// process is killed. Returns an error (for exit code 2) when it cannot
+/// start.
+pub fn serve(cfg: ServeConfig) -> Result<(), String> {
+    let me = cfg.id;
+    let peer_addr = cfg
+        .peers
+        .get(&me)
+        .ok_or_else(|| format!("--peers has no address for --id {me}"))?
+        .clone();
+    if cfg.observers.len() >= cfg.peers.len() {
+        return Err("every node is an observer".into());
+    }
+    let (storage, recovered) = Storage::open(&cfg.data_dir)?;
+    for r in &recovered.repairs {
+        log_line(me, r);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    rt.block_on(async move {
+        let peer_listener = TcpListener::bind(&peer_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {peer_addr}: {e}"))?;
+        let client_listener = TcpListener::bind(&cfg_client_addr(&cfg)?)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {}: {e}",
+                    cfg_client_addr(&cfg).unwrap_or_default()
+                )
+            })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let bad = Arc::new(AtomicU64::new(0));
+        tokio::spawn(accept_peers(
+            me,
+            cfg.clone(),
+            peer_listener,
+            tx.clone(),
+            bad.clone(),
+        ));
+        tokio::spawn(accept_clients(me, cfg.cluster_id, client_listener, tx, bad));
+        let mut out_peers = HashMap::new();
+        for (&id, addr) in &cfg.peers {
+            if id != me {
+                let (ptx, prx) = mpsc::unbounded_channel();
+                tokio::spawn(send_to_peer(me, cfg.cluster_id, addr.clone(), prx));
+                out_peers.insert(NodeId(id), ptx);
+            }
+        }
+        let all: Vec<NodeId> = cfg.peers.keys().map(|&i| NodeId(i)).collect();
+        let observers: Vec<NodeId> = cfg.observers.iter().map(|&i| NodeId(i)).collect();
+        let voters = crate::core::voters_of(&all, &observers);
+        let mut first = Vec::new();
+        let node = AnyNode::restore(
+            cfg.protocol,
+            NodeId(me),
+            &voters,
+            &observers,
+            recovered.hard,
+            Log::from_entries(recovered.entries),
+            &mut first,
+        );
+        log_line(me, format!("started, {:?}", node.status()));
+        let mut rt = Runtime {
+            cfg,
+            node,
+            storage,
+            kv: Kv::default(),
+            deadlines: BTreeMap::new(),
+            pending: HashMap::new(),
+            peers: out_peers,
+        };
+        rt.execute(first)?;
+        rt.run(rx).await
+    })
+}
+
+fn cfg_client_addr(cfg: &ServeConfig) -> Result<String, String> {
+    cfg.clients
+        .get(&cfg.id)
+        .cloned()
+        .ok_or_else(|| format!("no client address for node {}", cfg.id))
+}
+
+struct Runtime {
+    cfg: ServeConfig,
+    node: AnyNode,
+    storage: Storage,
+    kv: Kv,
+    deadlines: BTreeMap<Timer, Instant>,
+    pending: HashMap<RequestId, Vec<oneshot::Sender<ClientResp>>>,
+    peers: HashMap<NodeId, mpsc::UnboundedSender<Message>>,
+}
+
+impl Runtime {
+    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> Result<(), String> {
+        loop {
+            let next = self.deadlines.values().min().copied();
+            let first = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = sleep_until(next) => None,
+            };
+            let mut inputs = Vec::new();
+            let mut statuses = Vec::new();
+            if let Some(ev) = first {
+                self.admit(ev, &mut inputs, &mut statuses);
+            }
+            while inputs.len() < BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(ev) => self.admit(ev, &mut inputs, &mut statuses),
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            let fired: Vec<Timer> = self
+                .deadlines
+                .iter()
+                .filter(|(_, &d)| d <= now)
+                .map(|(&t, _)| t)
+                .collect();
+            for t in fired {
+                self.deadlines.remove(&t);
+                inputs.push(Input::Timeout(t));
+            }
+            let actions = apply_inputs(&mut self.node, inputs);
+            debug_assert_eq!(self.node.validate(), Ok(()));
+            self.execute(actions)?;
+            for s in statuses {
+                let _ = s.send(ClientResp::Status(self.node.status()));
+            }
+        }
+    }
+
+    /// Turns an event into an input (or answers it at once).
+    fn admit(
+        &mut self,
+        ev: Event,
+        inputs: &mut Vec<Input>,
+        statuses: &mut Vec<oneshot::Sender<ClientResp>>,
+    ) {
+        match ev {
+            Event::Peer(from, msg) => inputs.push(Input::Receive { from, msg }),
+            Event::Status(tx) => statuses.push(tx),
+            Event::Client(request, cmd, tx) => {
+                if !self.node.is_leader() {
+                    let _ = tx.send(self.not_leader());
+                    return;
+                }
+                match bincode::serialize(&cmd) {
+                    Ok(data) => {
+                        self.pending.entry(request).or_default().push(tx);
+                        inputs.push(Input::Propose { request, data });
+                    }
+                    Err(e) => {
+                        let _ = tx.send(ClientResp::Error(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn not_leader(&self) -> ClientResp {
+        let leader = self.node.known_leader().map(|l| l.0);
+        ClientResp::NotLeader {
+            leader,
+            addr: leader.and_then(|l| self.cfg.clients.get(&l).cloned()),
+        }
+    }
+
+    /// Carries out `actions` in order; fsyncs the log once before sending.
+    fn execute(&mut self, actions: Vec<Action>) -> Result<(), String> {
+        let mut sends = Vec::new();
+        let mut replies = Vec::new();
+        for action in actions {
+            match action {
+                Action::PersistHardState(h) => self.storage.persist_hard(&h)?,
+                Action::TruncateLog { last } => self.storage.truncate(last)?,
+                Action::AppendLog(entries) => self.storage.append(&entries)?,
+                Action::Send { to, msg } => sends.push((to, msg)),
+                Action::SetTimer(t) => {
+                    self.deadlines.insert(t, Instant::now() + timer_duration(t));
+                }
+                Action::CancelTimer(t) => {
+                    self.deadlines.remove(&t);
+                }
+                Action::Apply { entry, .. } => self.kv.apply(&entry),
+                Action::Reply { request, .. } => replies.push((request, self.kv.outcome(request))),
+            }
+        }
+        self.storage.sync()?;
+        for (to, msg) in sends {
+            if let Some(p) = self.peers.get(&to) {
+                let _ = p.send(msg);
+            }
+        }
+        for (request, outcome) in replies {
+            for tx in self.pending.remove(&request).unwrap_or_default() {
+                let resp = match &outcome {
+                    Some(o) => ClientResp::Done(o.clone()),
+                    None => ClientResp::Error(format!("result of {request} is no longer kept")),
+                };
+                let _ = tx.send(resp);
+            }
+        }
+        if !self.node.is_leader() && !self.pending.is_empty() {
+            let resp = self.not_leader();
+            for (_, txs) in self.pending.drain() {
+                for tx in txs {
+                    let _ = tx.send(resp.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn timer_duration(t: Timer) -> Duration {
+    Duration::from_millis(match t {
+        Timer::Election => rand::rng().random_range(ELECTION_MS.0..ELECTION_MS.1),
+        Timer::Heartbeat => HEARTBEAT_MS,
+        Timer::Fetch => FETCH_MS,
+        Timer::CheckQuorum => CHECK_QUORUM_MS,
+    })
+}
+
+/// Keeps a connection to one peer, sending what the core addresses to it;
+/// reconnects with exponential backoff (messages meanwhile are dropped,
+/// which the protocols tolerate).
+async fn send_to_peer(
+    me: u32,
+    cluster: u64,
+    addr: String,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+) {
+    let mut backoff = Duration::from_millis(20);
+    let mut buf = Vec::new();
+    loop {
+        let mut stream = match TcpStream::connect(&addr).await {
+            Ok(s) => s,
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                while rx.try_recv().is_ok() {}
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        backoff = Duration::from_millis(20);
+        loop {
+            let Some(msg) = rx.recv().await else { return };
+            buf.clear();
+            let mut next = Some(msg);
+            while let Some(msg) = next {
+                if let Err(e) = codec::encode(cluster, &PeerFrame { from: me, msg }, &mut buf) {
+                    log_line(me, format!("not sending to {addr}: {e}"));
+                }
+                next = if buf.len() < (1 << 20) {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if stream.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+fn report_bad(
+    me: u32,
+    what: &str,
+    peer: &std::net::SocketAddr,
+    e: &FrameError,
+    bad: &AtomicU64,
+    logged: &mut bool,
+) {
+    let total = bad.fetch_add(1, Ordering::Relaxed) + 1;
+    if !*logged {
+        *logged = true;
+        log_line(
+            me,
+            format!("dropped bad {what} frame from {peer} ({e}); {total} bad frames so far"),
+        );
+    }
+}
+
+async fn accept_peers(
+    me: u32,
+    cfg: ServeConfig,
+    listener: TcpListener,
+    tx: mpsc::UnboundedSender<Event>,
+    bad: Arc<AtomicU64>,
+) {
+    loop {
+        let Ok((stream, addr)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let tx = tx.clone();
+        let bad = bad.clone();
+        let cluster = cfg.cluster_id;
+        let known: Vec<u32> = cfg.peers.keys().copied().collect();
+        tokio::spawn(async move {
+            let mut logged = false;
+            let mut r = tokio::io::BufReader::new(stream);
+            let mut buf = Vec::new();
+            loop {
+                match codec::read_frame::<_, PeerFrame>(&mut r, cluster, &mut buf).await {
+                    Ok(f) if known.contains(&f.from) && f.from != me => {
+                        if tx.send(Event::Peer(NodeId(f.from), f.msg)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(f) => {
+                        let e = FrameError::Malformed(format!("unknown sender {}", f.from));
+                        report_bad(me, "peer", &addr, &e, &bad, &mut logged);
+                    }
+                    Err(FrameError::Io(_)) => return,
+                    Err(e) => {
+                        report_bad(me, "peer", &addr, &e, &bad, &mut logged);
+                        if !e.recoverable() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn accept_clients(
+    me: u32,
+    cluster: u64,
+    listener: TcpListener,
+    tx: mpsc::UnboundedSender<Event>,
+    bad: Arc<AtomicU64>,
+) {
+    loop {
+        let Ok((mut stream, addr)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let tx = tx.clone();
+        let bad = bad.clone();
+        tokio::spawn(async move {
+            let mut logged = false;
+            let mut buf = Vec::new();
+            loop {
+                let resp = match codec::read_frame::<_, ClientMsg>(&mut stream, cluster, &mut buf)
+                    .await
+                {
+                    Ok(m) => {
+                        let (otx, orx) = oneshot::channel();
+                        let ev = match m {
+                            ClientMsg::Command { request, cmd } => Event::Client(request, cmd, otx),
+                            ClientMsg::Status => Event::Status(otx),
+                        };
+                        if tx.send(ev).is_err() {
+                            return;
+                        }
+                        orx.await
+                            .unwrap_or(ClientResp::Error("node stopping".into()))
+                    }
+                    Err(FrameError::Io(_)) => return,
+                    Err(e) => {
+                        report_bad(me, "client", &addr, &e, &bad, &mut logged);
+                        let resp = ClientResp::Error(e.to_string());
+                        if !e.recoverable() {
+                            let _ = codec::write_frame(&mut stream, cluster, &resp).await;
+                            return;
+                        }
+                        resp
+                    }
+                };
+                if codec::write_frame(&mut stream, cluster, &resp)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
