@@ -98,7 +98,14 @@ impl Client {
                 Ok(ClientResp::Done(o)) => return Ok(o),
                 Ok(ClientResp::NotLeader { leader, addr }) => {
                     last_err = format!("not leader (hint: {leader:?} at {addr:?})");
-                    match addr.and_then(|a| self.addrs.iter().position(|x| *x == a)) {
+                    let hinted = addr.map(|a| match self.addrs.iter().position(|x| *x == a) {
+                        Some(i) => i,
+                        None => {
+                            self.addrs.push(a);
+                            self.addrs.len() - 1
+                        }
+                    });
+                    match hinted {
                         Some(i) if i != self.current => {
                             self.conn = None;
                             self.current = i;

@@ -239,14 +239,14 @@ impl Runtime {
 
     /// Carries out `actions` in order; fsyncs the log once before sending.
     fn execute(&mut self, actions: Vec<Action>) -> Result<(), String> {
-        let mut sends = Vec::new();
+        let mut sends: Vec<Option<(NodeId, Message)>> = Vec::new();
         let mut replies = Vec::new();
         for action in actions {
             match action {
-                Action::PersistHardState(h) => self.storage.persist_hard(&h)?,
-                Action::TruncateLog { last } => self.storage.truncate(last)?,
-                Action::AppendLog(entries) => self.storage.append(&entries)?,
-                Action::Send { to, msg } => sends.push((to, msg)),
+                Action::PersistHardState(_) | Action::TruncateLog { .. } | Action::AppendLog(_) => {
+                    persist_action(&mut self.storage, &action)?
+                }
+                Action::Send { to, msg } => push_coalesced(&mut sends, to, msg),
                 Action::SetTimer(t) => {
                     self.deadlines.insert(t, Instant::now() + timer_duration(t));
                 }
@@ -258,7 +258,7 @@ impl Runtime {
             }
         }
         self.storage.sync()?;
-        for (to, msg) in sends {
+        for (to, msg) in sends.into_iter().flatten() {
             if let Some(p) = self.peers.get(&to) {
                 let _ = p.send(msg);
             }
@@ -282,6 +282,47 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// Carries out the durable part of `action` on `storage`: the hard state
+/// is replaced durably at once, log changes are buffered until
+/// [`Storage::sync`]. Other actions are ignored. The runtime's only path to
+/// the disk (the replay test drives it too).
+pub fn persist_action(storage: &mut Storage, action: &Action) -> Result<(), String> {
+    match action {
+        Action::PersistHardState(h) => storage.persist_hard(h),
+        Action::TruncateLog { last } => storage.truncate(*last),
+        Action::AppendLog(entries) => storage.append(entries),
+        _ => Ok(()),
+    }
+}
+
+/// Queues a message for sending, dropping an earlier AppendEntries of the
+/// same batch to the same peer that this one supersedes (same term and
+/// previous entry, entries extending the earlier ones). Dropping a message
+/// is what any network may do, so this is transport, not protocol: it
+/// only saves resending the same entries once per proposal of a batch.
+fn push_coalesced(sends: &mut Vec<Option<(NodeId, Message)>>, to: NodeId, msg: Message) {
+    if let Message::AppendEntries(new) = &msg {
+        let earlier = sends.iter_mut().rev().flatten().find(|(t, _)| *t == to);
+        if let Some((_, Message::AppendEntries(old))) = earlier {
+            if old.term == new.term
+                && old.prev_log_index == new.prev_log_index
+                && old.prev_log_term == new.prev_log_term
+                && new.entries.starts_with(&old.entries)
+                && new.leader_commit >= old.leader_commit
+            {
+                if let Some(slot) = sends
+                    .iter_mut()
+                    .rev()
+                    .find(|s| matches!(s, Some((t, _)) if *t == to))
+                {
+                    *slot = None;
+                }
+            }
+        }
+    }
+    sends.push(Some((to, msg)));
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests in `tests/`: finding (and, if
 //! needed, building) the `kraftwerk` binary of this build and running it.
 
+pub mod node;
+
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
