@@ -50,7 +50,7 @@ pub struct ServeConfig {
 /// Timer durations in milliseconds.
 const ELECTION_MS: (u64, u64) = (300, 600);
 const HEARTBEAT_MS: u64 = 50;
-const FETCH_MS: u64 = 5;
+const FETCH_MS: u64 = 2;
 const CHECK_QUORUM_MS: u64 = 1000;
 /// At most this many events are stepped in one turn.
 const BATCH_MAX: usize = 4096;
