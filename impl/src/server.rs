@@ -501,3 +501,44 @@ async fn accept_clients(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kraftwerk_specs::message::AppendEntries;
+    use kraftwerk_specs::types::{Entry, LogIndex, Payload, Term};
+
+    fn ae(n: usize, commit: u64) -> Message {
+        Message::AppendEntries(AppendEntries {
+            term: Term(1),
+            prev_log_index: LogIndex(3),
+            prev_log_term: Term(1),
+            entries: vec![
+                Entry {
+                    term: Term(1),
+                    payload: Payload::Noop
+                };
+                n
+            ],
+            leader_commit: LogIndex(commit),
+        })
+    }
+
+    #[test]
+    fn superseded_append_entries_are_dropped() {
+        let mut sends = Vec::new();
+        push_coalesced(&mut sends, NodeId(2), ae(1, 3));
+        push_coalesced(&mut sends, NodeId(3), ae(1, 3));
+        push_coalesced(&mut sends, NodeId(2), ae(2, 3));
+        push_coalesced(&mut sends, NodeId(2), ae(1, 3)); // not an extension: kept
+        let kept: Vec<_> = sends.into_iter().flatten().collect();
+        assert_eq!(
+            kept,
+            vec![
+                (NodeId(3), ae(1, 3)),
+                (NodeId(2), ae(2, 3)),
+                (NodeId(2), ae(1, 3))
+            ]
+        );
+    }
+}

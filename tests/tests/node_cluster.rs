@@ -3,6 +3,10 @@
 //! acknowledged write survives under the new leader, restart the killed
 //! node and watch it catch up. Also: bad frames and bad usage.
 
+use kraftwerk_impl::codec;
+use kraftwerk_impl::kv::{Command as KvCommand, Outcome};
+use kraftwerk_impl::proto::{ClientMsg, ClientResp};
+use kraftwerk_specs::types::RequestId;
 use kraftwerk_tests::node::{kraftwerk_node, wait_for, Cluster, TempDir};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -140,4 +144,53 @@ fn bad_usage_is_one_line_and_exit_2() {
     args[at + 1] = dir.path().join("d").display().to_string();
     let out = Command::new(&bin).args(&args).output().unwrap();
     assert_one_line_exit_2(&out, "cannot listen");
+}
+
+/// Sends one client frame and reads the answer, over a blocking socket.
+fn ask(addr: &str, msg: &ClientMsg) -> ClientResp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut buf = Vec::new();
+    codec::encode(0, msg, &mut buf).expect("encode");
+    s.write_all(&buf).expect("send");
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("answer length");
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    s.read_exact(&mut body).expect("answer");
+    codec::decode(0, &body).expect("decode")
+}
+
+#[test]
+fn a_retried_request_is_applied_once() {
+    let mut c = Cluster::new("raft", 3);
+    c.start_all();
+    let leader = c.wait_leader(&[1, 2, 3], LIMIT);
+    let addr = c.clients[&leader].clone();
+    let end = |c: &Cluster| c.status()[&leader].as_ref().map(|s| s.log_end);
+    let before = end(&c).expect("leader status");
+    let request = RequestId { client: 77, seq: 1 };
+    let put = ClientMsg::Command {
+        request,
+        cmd: KvCommand::Put {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+        },
+    };
+    for _ in 0..3 {
+        match ask(&addr, &put) {
+            ClientResp::Done(Outcome::Done(None)) => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(end(&c), Some(before + 1), "one entry for three sends");
+    // A follower answers with a hint naming the leader's client address.
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    match ask(&c.clients[&follower], &put) {
+        ClientResp::NotLeader {
+            leader: Some(l),
+            addr: Some(a),
+        } => {
+            assert_eq!((l, a), (leader, addr));
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
 }
