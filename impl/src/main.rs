@@ -425,6 +425,7 @@ fn cluster(
                 Protocol::Raft => "raft",
                 Protocol::Kraft => "kraft",
             };
+            let mut children = Vec::new();
             for id in 1..=3 {
                 let log = std::fs::File::create(dir.join(format!("n{id}.log")))
                     .map_err(|e| failed(e.to_string()))?;
@@ -453,6 +454,27 @@ fn cluster(
                     child.id(),
                     dir.join(format!("n{id}.log")).display()
                 );
+                children.push((id, child));
+            }
+            // A node that cannot start (port in use, bad data dir) exits at
+            // once: say so instead of leaving a broken cluster behind.
+            std::thread::sleep(Duration::from_millis(500));
+            let mut failures = Vec::new();
+            for (id, child) in &mut children {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log =
+                        std::fs::read_to_string(dir.join(format!("n{id}.log"))).unwrap_or_default();
+                    let why = log.lines().last().unwrap_or("no output").to_string();
+                    failures.push(format!("n{id} exited ({status}): {why}"));
+                }
+            }
+            if !failures.is_empty() {
+                for (id, mut child) in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = std::fs::remove_file(dir.join(format!("n{id}.pid")));
+                }
+                return Err(usage(failures.join("; ")));
             }
             Ok(())
         }
