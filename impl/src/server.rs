@@ -52,6 +52,11 @@ const ELECTION_MS: (u64, u64) = (300, 600);
 const HEARTBEAT_MS: u64 = 50;
 const FETCH_MS: u64 = 2;
 const CHECK_QUORUM_MS: u64 = 1000;
+/// Bounded queues: events waiting for the node (readers then wait, which
+/// pushes back on the sockets), and messages waiting for one peer (beyond
+/// it they are dropped).
+const EVENT_QUEUE: usize = 16 * 1024;
+const PEER_QUEUE: usize = 16 * 1024;
 /// At most this many events are stepped in one turn.
 const BATCH_MAX: usize = 4096;
 
@@ -99,7 +104,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
                     cfg_client_addr(&cfg).unwrap_or_default()
                 )
             })?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let bad = Arc::new(AtomicU64::new(0));
         tokio::spawn(accept_peers(
             me,
@@ -112,7 +117,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         let mut out_peers = HashMap::new();
         for (&id, addr) in &cfg.peers {
             if id != me {
-                let (ptx, prx) = mpsc::unbounded_channel();
+                let (ptx, prx) = mpsc::channel(PEER_QUEUE);
                 tokio::spawn(send_to_peer(me, cfg.cluster_id, addr.clone(), prx));
                 out_peers.insert(NodeId(id), ptx);
             }
@@ -159,11 +164,11 @@ struct Runtime {
     kv: Kv,
     deadlines: BTreeMap<Timer, Instant>,
     pending: HashMap<RequestId, Vec<oneshot::Sender<ClientResp>>>,
-    peers: HashMap<NodeId, mpsc::UnboundedSender<Message>>,
+    peers: HashMap<NodeId, mpsc::Sender<Message>>,
 }
 
 impl Runtime {
-    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> Result<(), String> {
+    async fn run(&mut self, mut rx: mpsc::Receiver<Event>) -> Result<(), String> {
         loop {
             let next = self.deadlines.values().min().copied();
             let first = tokio::select! {
@@ -260,7 +265,8 @@ impl Runtime {
         self.storage.sync()?;
         for (to, msg) in sends.into_iter().flatten() {
             if let Some(p) = self.peers.get(&to) {
-                let _ = p.send(msg);
+                // A full queue drops the message, as a congested network would.
+                let _ = p.try_send(msg);
             }
         }
         for (request, outcome) in replies {
@@ -344,12 +350,7 @@ fn timer_duration(t: Timer) -> Duration {
 /// Keeps a connection to one peer, sending what the core addresses to it;
 /// reconnects with exponential backoff (messages meanwhile are dropped,
 /// which the protocols tolerate).
-async fn send_to_peer(
-    me: u32,
-    cluster: u64,
-    addr: String,
-    mut rx: mpsc::UnboundedReceiver<Message>,
-) {
+async fn send_to_peer(me: u32, cluster: u64, addr: String, mut rx: mpsc::Receiver<Message>) {
     let mut backoff = Duration::from_millis(20);
     let mut buf = Vec::new();
     loop {
@@ -407,7 +408,7 @@ async fn accept_peers(
     me: u32,
     cfg: ServeConfig,
     listener: TcpListener,
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::Sender<Event>,
     bad: Arc<AtomicU64>,
 ) {
     loop {
@@ -426,7 +427,7 @@ async fn accept_peers(
             loop {
                 match codec::read_frame::<_, PeerFrame>(&mut r, cluster, &mut buf).await {
                     Ok(f) if known.contains(&f.from) && f.from != me => {
-                        if tx.send(Event::Peer(NodeId(f.from), f.msg)).is_err() {
+                        if tx.send(Event::Peer(NodeId(f.from), f.msg)).await.is_err() {
                             return;
                         }
                     }
@@ -451,7 +452,7 @@ async fn accept_clients(
     me: u32,
     cluster: u64,
     listener: TcpListener,
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::Sender<Event>,
     bad: Arc<AtomicU64>,
 ) {
     loop {
@@ -474,7 +475,7 @@ async fn accept_clients(
                             ClientMsg::Command { request, cmd } => Event::Client(request, cmd, otx),
                             ClientMsg::Status => Event::Status(otx),
                         };
-                        if tx.send(ev).is_err() {
+                        if tx.send(ev).await.is_err() {
                             return;
                         }
                         orx.await
