@@ -57,6 +57,9 @@ const CHECK_QUORUM_MS: u64 = 1000;
 /// it they are dropped).
 const EVENT_QUEUE: usize = 16 * 1024;
 const PEER_QUEUE: usize = 16 * 1024;
+/// Above this many waiting client requests, those whose client gave up are
+/// forgotten.
+const PENDING_SWEEP: usize = 4096;
 /// At most this many events are stepped in one turn.
 const BATCH_MAX: usize = 4096;
 
@@ -277,6 +280,13 @@ impl Runtime {
                 };
                 let _ = tx.send(resp);
             }
+        }
+        if self.pending.len() > PENDING_SWEEP {
+            // Clients that gave up (their request never committed here).
+            self.pending.retain(|_, txs| {
+                txs.retain(|tx| !tx.is_closed());
+                !txs.is_empty()
+            });
         }
         if !self.node.is_leader() && !self.pending.is_empty() {
             let resp = self.not_leader();
