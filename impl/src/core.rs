@@ -46,7 +46,7 @@ pub struct Status {
 
 impl AnyNode {
     /// Restores a node from durable state. Raft runs with
-    /// `leader_noop = true`; KRaft with its default configuration.
+    /// `leader_noop = true`; KRaft with pre-vote and check-quorum on.
     pub fn restore(
         protocol: Protocol,
         id: NodeId,
@@ -63,7 +63,12 @@ impl AnyNode {
                 AnyNode::Raft(raft::Node::restore(id, Arc::new(cfg), hard, log, out))
             }
             Protocol::Kraft => {
-                let cfg = kraft::Config::new(voters.iter().copied(), observers.iter().copied());
+                let mut cfg = kraft::Config::new(voters.iter().copied(), observers.iter().copied());
+                // What a deployment wants: a restarted or partitioned voter
+                // does not disrupt a working leader (KIP-996), and a leader
+                // cut off from a majority resigns.
+                cfg.pre_vote = true;
+                cfg.check_quorum = true;
                 AnyNode::Kraft(kraft::Node::restore(id, Arc::new(cfg), hard, log, out))
             }
         }

@@ -69,13 +69,12 @@ fn model_node(
             cfg.leader_noop = true;
             ModelNode::Raft(raft::Node::restore(id, Arc::new(cfg), hard, log, out))
         }
-        Protocol::Kraft => ModelNode::Kraft(kraft::Node::restore(
-            id,
-            Arc::new(kraft::Config::new(IDS, [])),
-            hard,
-            log,
-            out,
-        )),
+        Protocol::Kraft => {
+            let mut cfg = kraft::Config::new(IDS, []);
+            cfg.pre_vote = true;
+            cfg.check_quorum = true;
+            ModelNode::Kraft(kraft::Node::restore(id, Arc::new(cfg), hard, log, out))
+        }
     }
 }
 
