@@ -175,22 +175,25 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprintln!("kraftwerk-node: error: a subcommand is required (see --help)");
+                return ExitCode::from(2);
+            }
+            // clap's first paragraph, on one line.
             let text = e.to_string();
             let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
+                .trim_start()
+                .split("\n\n")
+                .next()
                 .unwrap_or("bad usage")
-                .trim_start_matches("error: ")
-                .to_string();
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let line = line.trim_start_matches("error: ");
             eprintln!("kraftwerk-node: error: {line}");
             return ExitCode::from(2);
         }
