@@ -42,6 +42,9 @@ pub struct Status {
     pub commit: u64,
     /// Index of its last log entry.
     pub log_end: u64,
+    /// Malformed, oversized or wrong-cluster frames dropped so far (set by
+    /// the runtime).
+    pub bad_frames: u64,
 }
 
 impl AnyNode {
@@ -134,6 +137,7 @@ impl AnyNode {
             leader: self.known_leader().map(|l| l.0),
             commit: commit.0,
             log_end: log.last_index().0,
+            bad_frames: 0,
         }
     }
 }

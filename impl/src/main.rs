@@ -341,13 +341,14 @@ fn status(target: &Target) -> Result<(), Failure> {
                 Ok(Ok(s)) => {
                     reachable += 1;
                     println!(
-                        "n{} role={} term={} commit={} log_end={} leader={}",
+                        "n{} role={} term={} commit={} log_end={} leader={} bad_frames={}",
                         s.id,
                         s.role,
                         s.term,
                         s.commit,
                         s.log_end,
-                        s.leader.map_or("none".into(), |l| l.to_string())
+                        s.leader.map_or("none".into(), |l| l.to_string()),
+                        s.bad_frames
                     );
                 }
                 Ok(Err(e)) => println!("n{id} unreachable: {e}"),

@@ -116,7 +116,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             tx.clone(),
             bad.clone(),
         ));
-        tokio::spawn(accept_clients(me, cfg.cluster_id, client_listener, tx, bad));
+        tokio::spawn(accept_clients(
+            me,
+            cfg.cluster_id,
+            client_listener,
+            tx,
+            bad.clone(),
+        ));
         let mut out_peers = HashMap::new();
         for (&id, addr) in &cfg.peers {
             if id != me {
@@ -147,6 +153,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             deadlines: BTreeMap::new(),
             pending: HashMap::new(),
             peers: out_peers,
+            bad,
         };
         rt.execute(first)?;
         rt.run(rx).await
@@ -168,6 +175,8 @@ struct Runtime {
     deadlines: BTreeMap<Timer, Instant>,
     pending: HashMap<RequestId, Vec<oneshot::Sender<ClientResp>>>,
     peers: HashMap<NodeId, mpsc::Sender<Message>>,
+    /// Bad frames dropped by the connection tasks.
+    bad: Arc<AtomicU64>,
 }
 
 impl Runtime {
@@ -204,7 +213,9 @@ impl Runtime {
             debug_assert_eq!(self.node.validate(), Ok(()));
             self.execute(actions)?;
             for s in statuses {
-                let _ = s.send(ClientResp::Status(self.node.status()));
+                let mut status = self.node.status();
+                status.bad_frames = self.bad.load(Ordering::Relaxed);
+                let _ = s.send(ClientResp::Status(status));
             }
         }
     }

@@ -102,6 +102,8 @@ pub struct NodeStatus {
     pub commit: u64,
     /// Last log index.
     pub log_end: u64,
+    /// Bad frames the node dropped.
+    pub bad_frames: u64,
 }
 
 /// A cluster of real `kraftwerk-node` processes on 127.0.0.1.
@@ -276,7 +278,7 @@ impl Cluster {
     }
 }
 
-/// Parses `n1 role=leader term=3 commit=10 log_end=10 leader=1`.
+/// Parses `n1 role=leader term=3 commit=10 log_end=10 leader=1 bad_frames=0`.
 pub fn parse_status(line: &str) -> Option<NodeStatus> {
     let mut parts = line.split_whitespace();
     let id = parts.next()?.strip_prefix('n')?.parse().ok()?;
@@ -291,6 +293,7 @@ pub fn parse_status(line: &str) -> Option<NodeStatus> {
         term: kv.get("term")?.parse().ok()?,
         commit: kv.get("commit")?.parse().ok()?,
         log_end: kv.get("log_end")?.parse().ok()?,
+        bad_frames: kv.get("bad_frames")?.parse().ok()?,
     })
 }
 

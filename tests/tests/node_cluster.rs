@@ -95,6 +95,9 @@ fn bad_frames_are_dropped_and_the_node_keeps_serving() {
     c.put(&[], "still", "serving");
     assert_eq!(c.get(&[], "still"), "serving");
     assert!(c.alive(1));
+    let st = c.status()[&1].clone().expect("status");
+    // Every frame above is bad except the torn one (a closed connection).
+    assert_eq!(st.bad_frames, 2 * (frames.len() as u64 - 1), "{st:?}");
     let log = std::fs::read_to_string(c.log_file(1)).unwrap_or_default();
     assert!(log.contains("dropped bad peer frame"), "{log}");
     assert!(log.contains("dropped bad client frame"), "{log}");
