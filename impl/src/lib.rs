@@ -9,6 +9,7 @@
 //! - [`core`]: the node of either protocol and the pure step path
 //!   [`core::apply_inputs`];
 //! - [`server`]: the tokio runtime of one node (group commit);
+//! - [`transport`]: peer connections and the listeners;
 //! - [`proto`] and [`client`]: the client protocol and library.
 //!
 //! Membership change is not supported yet: the voter set is fixed by the
@@ -22,3 +23,4 @@ pub mod kv;
 pub mod proto;
 pub mod server;
 pub mod storage;
+pub mod transport;

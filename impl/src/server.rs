@@ -8,11 +8,11 @@
 //! and answer the clients. So nothing leaves the node before what it
 //! depends on is on disk.
 
-use crate::codec::{self, FrameError};
 use crate::core::{apply_inputs, AnyNode, Protocol};
 use crate::kv::{Command, Kv};
-use crate::proto::{ClientMsg, ClientResp, PeerFrame};
+use crate::proto::ClientResp;
 use crate::storage::Storage;
+use crate::transport::{accept_clients, accept_peers, send_to_peer};
 use kraftwerk_specs::log::Log;
 use kraftwerk_specs::message::Message;
 use kraftwerk_specs::raft::{Action, Input, Timer};
@@ -23,8 +23,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -63,13 +62,14 @@ const PENDING_SWEEP: usize = 4096;
 /// At most this many events are stepped in one turn.
 const BATCH_MAX: usize = 4096;
 
-enum Event {
+/// What the connection tasks hand to the runtime.
+pub(crate) enum Event {
     Peer(NodeId, Message),
     Client(RequestId, Command, oneshot::Sender<ClientResp>),
     Status(oneshot::Sender<ClientResp>),
 }
 
-fn log_line(id: u32, text: impl std::fmt::Display) {
+pub(crate) fn log_line(id: u32, text: impl std::fmt::Display) {
     eprintln!("kraftwerk-node n{id}: {text}");
 }
 
@@ -366,162 +366,6 @@ fn timer_duration(t: Timer) -> Duration {
         Timer::Fetch => FETCH_MS,
         Timer::CheckQuorum => CHECK_QUORUM_MS,
     })
-}
-
-/// Keeps a connection to one peer, sending what the core addresses to it;
-/// reconnects with exponential backoff (messages meanwhile are dropped,
-/// which the protocols tolerate).
-async fn send_to_peer(me: u32, cluster: u64, addr: String, mut rx: mpsc::Receiver<Message>) {
-    let mut backoff = Duration::from_millis(20);
-    let mut buf = Vec::new();
-    loop {
-        let mut stream = match TcpStream::connect(&addr).await {
-            Ok(s) => s,
-            Err(_) => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                while rx.try_recv().is_ok() {}
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        backoff = Duration::from_millis(20);
-        loop {
-            let Some(msg) = rx.recv().await else { return };
-            buf.clear();
-            let mut next = Some(msg);
-            while let Some(msg) = next {
-                if let Err(e) = codec::encode(cluster, &PeerFrame { from: me, msg }, &mut buf) {
-                    log_line(me, format!("not sending to {addr}: {e}"));
-                }
-                next = if buf.len() < (1 << 20) {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                };
-            }
-            if stream.write_all(&buf).await.is_err() {
-                break;
-            }
-        }
-    }
-}
-
-fn report_bad(
-    me: u32,
-    what: &str,
-    peer: &std::net::SocketAddr,
-    e: &FrameError,
-    bad: &AtomicU64,
-    logged: &mut bool,
-) {
-    let total = bad.fetch_add(1, Ordering::Relaxed) + 1;
-    if !*logged {
-        *logged = true;
-        log_line(
-            me,
-            format!("dropped bad {what} frame from {peer} ({e}); {total} bad frames so far"),
-        );
-    }
-}
-
-async fn accept_peers(
-    me: u32,
-    cfg: ServeConfig,
-    listener: TcpListener,
-    tx: mpsc::Sender<Event>,
-    bad: Arc<AtomicU64>,
-) {
-    loop {
-        let Ok((stream, addr)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let tx = tx.clone();
-        let bad = bad.clone();
-        let cluster = cfg.cluster_id;
-        let known: Vec<u32> = cfg.peers.keys().copied().collect();
-        tokio::spawn(async move {
-            let mut logged = false;
-            let mut r = tokio::io::BufReader::new(stream);
-            let mut buf = Vec::new();
-            loop {
-                match codec::read_frame::<_, PeerFrame>(&mut r, cluster, &mut buf).await {
-                    Ok(f) if known.contains(&f.from) && f.from != me => {
-                        if tx.send(Event::Peer(NodeId(f.from), f.msg)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(f) => {
-                        let e = FrameError::Malformed(format!("unknown sender {}", f.from));
-                        report_bad(me, "peer", &addr, &e, &bad, &mut logged);
-                    }
-                    Err(FrameError::Io(_)) => return,
-                    Err(e) => {
-                        report_bad(me, "peer", &addr, &e, &bad, &mut logged);
-                        if !e.recoverable() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-    }
-}
-
-async fn accept_clients(
-    me: u32,
-    cluster: u64,
-    listener: TcpListener,
-    tx: mpsc::Sender<Event>,
-    bad: Arc<AtomicU64>,
-) {
-    loop {
-        let Ok((mut stream, addr)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let tx = tx.clone();
-        let bad = bad.clone();
-        tokio::spawn(async move {
-            let mut logged = false;
-            let mut buf = Vec::new();
-            loop {
-                let resp = match codec::read_frame::<_, ClientMsg>(&mut stream, cluster, &mut buf)
-                    .await
-                {
-                    Ok(m) => {
-                        let (otx, orx) = oneshot::channel();
-                        let ev = match m {
-                            ClientMsg::Command { request, cmd } => Event::Client(request, cmd, otx),
-                            ClientMsg::Status => Event::Status(otx),
-                        };
-                        if tx.send(ev).await.is_err() {
-                            return;
-                        }
-                        orx.await
-                            .unwrap_or(ClientResp::Error("node stopping".into()))
-                    }
-                    Err(FrameError::Io(_)) => return,
-                    Err(e) => {
-                        report_bad(me, "client", &addr, &e, &bad, &mut logged);
-                        let resp = ClientResp::Error(e.to_string());
-                        if !e.recoverable() {
-                            let _ = codec::write_frame(&mut stream, cluster, &resp).await;
-                            return;
-                        }
-                        resp
-                    }
-                };
-                if codec::write_frame(&mut stream, cluster, &resp)
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]
