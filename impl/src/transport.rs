@@ -1,6 +1,6 @@
 //! The network side of a node: one task per peer keeps an outgoing
 //! connection (reconnecting with backoff); one task per incoming connection
-//! decodes peer or client frames into [`Event`]s for the runtime. Bad frames
+//! decodes peer or client frames into events for the runtime. Bad frames
 //! are counted, logged once per connection and dropped.
 
 use crate::codec::{self, FrameError};
