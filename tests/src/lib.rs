@@ -1,5 +1,8 @@
 //! Helpers shared by the end-to-end tests in `tests/`: finding (and, if
-//! needed, building) the `kraftwerk` binary of this build and running it.
+//! needed, building) the `kraftwerk` binary of this build and running it;
+//! [`node`] does the same for `kraftwerk-node` and runs real clusters.
+
+pub mod node;
 
 use serde_json::Value;
 use std::path::PathBuf;

@@ -1,0 +1,26 @@
+//! # kraftwerk-impl
+//!
+//! A real Kraftwerk cluster: the `specs` cores (Raft or KRaft) driven over
+//! TCP with durable storage, serving a key-value store.
+//!
+//! - [`codec`]: length-prefixed bincode frames with version and cluster id;
+//! - [`storage`]: the checksummed log file and the atomic hard-state file;
+//! - [`kv`]: the key-value state machine;
+//! - [`core`]: the node of either protocol and the pure step path
+//!   [`core::apply_inputs`];
+//! - [`server`]: the tokio runtime of one node (group commit);
+//! - [`transport`]: peer connections and the listeners;
+//! - [`proto`] and [`client`]: the client protocol and library.
+//!
+//! Membership change is not supported yet: the voter set is fixed by the
+//! command line (the core's reconfiguration is being built).
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod codec;
+pub mod core;
+pub mod kv;
+pub mod proto;
+pub mod server;
+pub mod storage;
+pub mod transport;

@@ -1,0 +1,502 @@
+//! `kraftwerk-node`: run a node, talk to a cluster, benchmark it, or start
+//! a local three-node cluster.
+
+use clap::{Parser, Subcommand};
+use kraftwerk_impl::client::{self, Client};
+use kraftwerk_impl::core::Protocol;
+use kraftwerk_impl::kv::{Command, Outcome};
+use kraftwerk_impl::server::{self, ServeConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const DEFAULT_CLIENTS: &str = "1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003";
+
+#[derive(Parser)]
+#[command(
+    name = "kraftwerk-node",
+    about = "A Kraftwerk key-value cluster node and client"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Target {
+    /// Every node's client address, `ID=HOST:PORT,...`.
+    #[arg(long, default_value = DEFAULT_CLIENTS, value_parser = parse_map)]
+    client_addrs: BTreeMap<u32, String>,
+    /// The cluster id in every frame.
+    #[arg(long, default_value_t = 0)]
+    cluster_id: u64,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one node.
+    Serve {
+        /// This node's id.
+        #[arg(long)]
+        id: u32,
+        /// Every node's peer address (this one included), `ID=HOST:PORT,...`.
+        #[arg(long, value_parser = parse_map)]
+        peers: BTreeMap<u32, String>,
+        /// This node's client address (default: its entry in --client-addrs).
+        #[arg(long)]
+        client_addr: Option<String>,
+        /// Every node's client address, for leader hints.
+        #[arg(long, value_parser = parse_map)]
+        client_addrs: Option<BTreeMap<u32, String>>,
+        /// Where the log and hard state live.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The protocol.
+        #[arg(long, value_enum, default_value = "raft")]
+        protocol: Protocol,
+        /// This node only observes (KRaft).
+        #[arg(long)]
+        observer: bool,
+        /// The cluster's observers (KRaft), the same list on every node.
+        #[arg(long, value_delimiter = ',')]
+        observers: Vec<u32>,
+        /// The cluster id in every frame.
+        #[arg(long, default_value_t = 0)]
+        cluster_id: u64,
+    },
+    /// Set a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Read a key (through the log: linearizable).
+    Get {
+        /// The key.
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove a key.
+    Delete {
+        /// The key.
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Compare-and-set: set KEY to --new if its value is --expected.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value required (absent if omitted).
+        #[arg(long)]
+        expected: Option<String>,
+        /// The value to set (delete if omitted).
+        #[arg(long)]
+        new: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show every node's role, term, commit index and log end.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Measure puts per second and latency against a running cluster.
+    Bench {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Requests in total.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// Bytes per value.
+        #[arg(long, default_value_t = 256)]
+        value_size: usize,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Start, stop or inspect a local 3-node cluster on 127.0.0.1.
+    Cluster {
+        /// start, stop or status.
+        #[arg(value_enum)]
+        action: ClusterAction,
+        /// Data, logs and pid files.
+        #[arg(long, default_value = "cluster-data")]
+        dir: PathBuf,
+        /// The protocol.
+        #[arg(long, value_enum, default_value = "raft")]
+        protocol: Protocol,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClusterAction {
+    Start,
+    Stop,
+    Status,
+}
+
+fn parse_map(s: &str) -> Result<BTreeMap<u32, String>, String> {
+    let mut map = BTreeMap::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected ID=HOST:PORT, got {part:?}"))?;
+        let id: u32 = id.parse().map_err(|_| format!("bad node id {id:?}"))?;
+        if addr.is_empty() {
+            return Err(format!("empty address for node {id}"));
+        }
+        map.insert(id, addr.to_string());
+    }
+    if map.is_empty() {
+        return Err("no nodes".into());
+    }
+    Ok(map)
+}
+
+/// A failure: the message and the exit code (2 for usage and start-up).
+struct Failure(String, u8);
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure(msg.into(), 2)
+}
+
+fn failed(msg: impl Into<String>) -> Failure {
+    Failure(msg.into(), 1)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprintln!("kraftwerk-node: error: a subcommand is required (see --help)");
+                return ExitCode::from(2);
+            }
+            // clap's first paragraph, on one line.
+            let text = e.to_string();
+            let line = text
+                .trim_start()
+                .split("\n\n")
+                .next()
+                .unwrap_or("bad usage")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let line = line.trim_start_matches("error: ");
+            eprintln!("kraftwerk-node: error: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg, code)) => {
+            eprintln!("kraftwerk-node: error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("cannot start runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+fn one(target: &Target, cmd: Command) -> Result<(), Failure> {
+    let addrs = target.client_addrs.values().cloned().collect();
+    let mut c = Client::new(addrs, target.cluster_id);
+    let out = block_on(async move { c.run(cmd).await })?.map_err(failed)?;
+    match out {
+        Outcome::Done(_) => println!("OK"),
+        Outcome::Value(Some(v)) => println!("{}", String::from_utf8_lossy(&v)),
+        Outcome::Value(None) => println!("(nil)"),
+        Outcome::Cas { swapped: true, .. } => println!("OK"),
+        Outcome::Cas {
+            swapped: false,
+            previous,
+        } => {
+            return Err(failed(format!(
+                "compare-and-set failed: current value is {}",
+                previous.map_or("(nil)".into(), |v| String::from_utf8_lossy(&v).into_owned())
+            )))
+        }
+        Outcome::Invalid => return Err(failed("the cluster could not decode the command")),
+    }
+    Ok(())
+}
+
+fn run(cmd: Cmd) -> Result<(), Failure> {
+    match cmd {
+        Cmd::Serve {
+            id,
+            peers,
+            client_addr,
+            client_addrs,
+            data_dir,
+            protocol,
+            observer,
+            mut observers,
+            cluster_id,
+        } => {
+            if !peers.contains_key(&id) {
+                return Err(usage(format!("--peers has no address for --id {id}")));
+            }
+            let mut clients = client_addrs.unwrap_or_default();
+            match client_addr {
+                Some(a) => {
+                    clients.insert(id, a);
+                }
+                None if clients.contains_key(&id) => {}
+                None => {
+                    return Err(usage(
+                        "no client address: give --client-addr or --client-addrs",
+                    ))
+                }
+            }
+            if observer && !observers.contains(&id) {
+                observers.push(id);
+            }
+            if protocol == Protocol::Raft && !observers.is_empty() {
+                return Err(usage("observers exist only in KRaft (--protocol kraft)"));
+            }
+            server::serve(ServeConfig {
+                id,
+                protocol,
+                peers,
+                clients,
+                observers,
+                data_dir,
+                cluster_id,
+            })
+            .map_err(usage)
+        }
+        Cmd::Put { key, value, target } => one(
+            &target,
+            Command::Put {
+                key: key.into_bytes(),
+                value: value.into_bytes(),
+            },
+        ),
+        Cmd::Get { key, target } => one(
+            &target,
+            Command::Get {
+                key: key.into_bytes(),
+            },
+        ),
+        Cmd::Delete { key, target } => one(
+            &target,
+            Command::Delete {
+                key: key.into_bytes(),
+            },
+        ),
+        Cmd::Cas {
+            key,
+            expected,
+            new,
+            target,
+        } => one(
+            &target,
+            Command::Cas {
+                key: key.into_bytes(),
+                expected: expected.map(String::into_bytes),
+                new: new.map(String::into_bytes),
+            },
+        ),
+        Cmd::Status { target } => status(&target),
+        Cmd::Bench {
+            clients,
+            requests,
+            value_size,
+            target,
+        } => bench(&target, clients, requests, value_size),
+        Cmd::Cluster {
+            action,
+            dir,
+            protocol,
+        } => cluster(action, &dir, protocol),
+    }
+}
+
+fn status(target: &Target) -> Result<(), Failure> {
+    let cluster = target.cluster_id;
+    let addrs = target.client_addrs.clone();
+    let mut reachable = 0;
+    block_on(async {
+        for (id, addr) in &addrs {
+            match tokio::time::timeout(Duration::from_secs(3), client::status(addr, cluster)).await
+            {
+                Ok(Ok(s)) => {
+                    reachable += 1;
+                    println!(
+                        "n{} role={} term={} commit={} log_end={} leader={} bad_frames={}",
+                        s.id,
+                        s.role,
+                        s.term,
+                        s.commit,
+                        s.log_end,
+                        s.leader.map_or("none".into(), |l| l.to_string()),
+                        s.bad_frames
+                    );
+                }
+                Ok(Err(e)) => println!("n{id} unreachable: {e}"),
+                Err(_) => println!("n{id} unreachable: timed out"),
+            }
+        }
+    })?;
+    if reachable == 0 {
+        return Err(failed("no node reachable"));
+    }
+    Ok(())
+}
+
+fn bench(
+    target: &Target,
+    clients: usize,
+    requests: usize,
+    value_size: usize,
+) -> Result<(), Failure> {
+    if clients == 0 || requests == 0 {
+        return Err(usage("--clients and --requests must be positive"));
+    }
+    let addrs: Vec<String> = target.client_addrs.values().cloned().collect();
+    let cluster = target.cluster_id;
+    let (lat, elapsed) = block_on(async move {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let n = requests / clients + usize::from(c < requests % clients);
+            let addrs = addrs.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut cl = Client::new(addrs, cluster);
+                let mut lat = Vec::with_capacity(n);
+                for i in 0..n {
+                    let t = Instant::now();
+                    let cmd = Command::Put {
+                        key: format!("bench-{c}-{i}").into_bytes(),
+                        value: vec![b'x'; value_size],
+                    };
+                    cl.run(cmd).await?;
+                    lat.push(t.elapsed());
+                }
+                Ok::<_, String>(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.map_err(|e| e.to_string())??);
+        }
+        Ok::<_, String>((all, start.elapsed()))
+    })?
+    .map_err(failed)?;
+    let mut lat = lat;
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "clients={clients} requests={} value_size={value_size} puts/s={:.0} p50_ms={:.2} p99_ms={:.2}",
+        lat.len(),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn cluster(
+    action: ClusterAction,
+    dir: &std::path::Path,
+    protocol: Protocol,
+) -> Result<(), Failure> {
+    let peers = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003";
+    match action {
+        ClusterAction::Start => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
+            let exe = std::env::current_exe().map_err(|e| failed(e.to_string()))?;
+            let proto = match protocol {
+                Protocol::Raft => "raft",
+                Protocol::Kraft => "kraft",
+            };
+            let mut children = Vec::new();
+            for id in 1..=3 {
+                let log = std::fs::File::create(dir.join(format!("n{id}.log")))
+                    .map_err(|e| failed(e.to_string()))?;
+                let child = std::process::Command::new(&exe)
+                    .args([
+                        "serve",
+                        "--id",
+                        &id.to_string(),
+                        "--peers",
+                        peers,
+                        "--client-addrs",
+                        DEFAULT_CLIENTS,
+                        "--protocol",
+                        proto,
+                    ])
+                    .arg("--data-dir")
+                    .arg(dir.join(format!("n{id}")))
+                    .stdout(log.try_clone().map_err(|e| failed(e.to_string()))?)
+                    .stderr(log)
+                    .spawn()
+                    .map_err(|e| failed(format!("cannot start node {id}: {e}")))?;
+                std::fs::write(dir.join(format!("n{id}.pid")), child.id().to_string())
+                    .map_err(|e| failed(e.to_string()))?;
+                println!(
+                    "started n{id} (pid {}), log in {}",
+                    child.id(),
+                    dir.join(format!("n{id}.log")).display()
+                );
+                children.push((id, child));
+            }
+            // A node that cannot start (port in use, bad data dir) exits at
+            // once: say so instead of leaving a broken cluster behind.
+            std::thread::sleep(Duration::from_millis(500));
+            let mut failures = Vec::new();
+            for (id, child) in &mut children {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log =
+                        std::fs::read_to_string(dir.join(format!("n{id}.log"))).unwrap_or_default();
+                    let why = log.lines().last().unwrap_or("no output").to_string();
+                    failures.push(format!("n{id} exited ({status}): {why}"));
+                }
+            }
+            if !failures.is_empty() {
+                for (id, mut child) in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = std::fs::remove_file(dir.join(format!("n{id}.pid")));
+                }
+                return Err(usage(failures.join("; ")));
+            }
+            Ok(())
+        }
+        ClusterAction::Stop => {
+            for id in 1..=3 {
+                let pid_file = dir.join(format!("n{id}.pid"));
+                if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+                    let pid = pid.trim().to_string();
+                    let _ = std::process::Command::new("kill").arg(&pid).status();
+                    let _ = std::fs::remove_file(&pid_file);
+                    println!("stopped n{id} (pid {pid})");
+                }
+            }
+            Ok(())
+        }
+        ClusterAction::Status => status(&Target {
+            client_addrs: parse_map(DEFAULT_CLIENTS).map_err(failed)?,
+            cluster_id: 0,
+        }),
+    }
+}

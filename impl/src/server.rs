@@ -1,0 +1,410 @@
+//! The runtime of one node: a tokio task owns the core and the storage;
+//! sockets and timers feed it inputs; it carries out the actions.
+//!
+//! One turn of the loop (group commit): wait for one event, drain every
+//! other pending event, step them all ([`apply_inputs`]), carry out the
+//! actions in order — hard state is replaced durably at once, log appends
+//! are buffered — then fsync the log once, and only then send the messages
+//! and answer the clients. So nothing leaves the node before what it
+//! depends on is on disk.
+
+use crate::core::{apply_inputs, AnyNode, Protocol};
+use crate::kv::{Command, Kv};
+use crate::proto::ClientResp;
+use crate::storage::Storage;
+use crate::transport::{accept_clients, accept_peers, send_to_peer};
+use kraftwerk_specs::log::Log;
+use kraftwerk_specs::message::Message;
+use kraftwerk_specs::raft::{Action, Input, Timer};
+use kraftwerk_specs::types::{NodeId, RequestId};
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Everything `serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// This node.
+    pub id: u32,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Every node's peer address (this one included).
+    pub peers: BTreeMap<u32, String>,
+    /// Every node's client address, for leader hints.
+    pub clients: BTreeMap<u32, String>,
+    /// KRaft observers (every other node votes).
+    pub observers: Vec<u32>,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Frames of another cluster id are dropped.
+    pub cluster_id: u64,
+}
+
+/// Timer durations in milliseconds.
+const ELECTION_MS: (u64, u64) = (300, 600);
+const HEARTBEAT_MS: u64 = 50;
+const FETCH_MS: u64 = 2;
+const CHECK_QUORUM_MS: u64 = 1000;
+/// Bounded queues: events waiting for the node (readers then wait, which
+/// pushes back on the sockets), and messages waiting for one peer (beyond
+/// it they are dropped).
+const EVENT_QUEUE: usize = 16 * 1024;
+const PEER_QUEUE: usize = 16 * 1024;
+/// Above this many waiting client requests, those whose client gave up are
+/// forgotten.
+const PENDING_SWEEP: usize = 4096;
+/// At most this many events are stepped in one turn.
+const BATCH_MAX: usize = 4096;
+
+/// What the connection tasks hand to the runtime.
+pub(crate) enum Event {
+    Peer(NodeId, Message),
+    Client(RequestId, Command, oneshot::Sender<ClientResp>),
+    Status(oneshot::Sender<ClientResp>),
+}
+
+pub(crate) fn log_line(id: u32, text: impl std::fmt::Display) {
+    eprintln!("kraftwerk-node n{id}: {text}");
+}
+
+/// Opens the storage, binds both listeners, and runs the node until the
+/// process is killed. Returns an error (for exit code 2) when it cannot
+/// start.
+pub fn serve(cfg: ServeConfig) -> Result<(), String> {
+    let me = cfg.id;
+    let peer_addr = cfg
+        .peers
+        .get(&me)
+        .ok_or_else(|| format!("--peers has no address for --id {me}"))?
+        .clone();
+    if cfg.observers.len() >= cfg.peers.len() {
+        return Err("every node is an observer".into());
+    }
+    let (storage, recovered) = Storage::open(&cfg.data_dir)?;
+    for r in &recovered.repairs {
+        log_line(me, r);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    rt.block_on(async move {
+        let peer_listener = TcpListener::bind(&peer_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {peer_addr}: {e}"))?;
+        let client_listener = TcpListener::bind(&cfg_client_addr(&cfg)?)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {}: {e}",
+                    cfg_client_addr(&cfg).unwrap_or_default()
+                )
+            })?;
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let bad = Arc::new(AtomicU64::new(0));
+        tokio::spawn(accept_peers(
+            me,
+            cfg.clone(),
+            peer_listener,
+            tx.clone(),
+            bad.clone(),
+        ));
+        tokio::spawn(accept_clients(
+            me,
+            cfg.cluster_id,
+            client_listener,
+            tx,
+            bad.clone(),
+        ));
+        let mut out_peers = HashMap::new();
+        for (&id, addr) in &cfg.peers {
+            if id != me {
+                let (ptx, prx) = mpsc::channel(PEER_QUEUE);
+                tokio::spawn(send_to_peer(me, cfg.cluster_id, addr.clone(), prx));
+                out_peers.insert(NodeId(id), ptx);
+            }
+        }
+        let all: Vec<NodeId> = cfg.peers.keys().map(|&i| NodeId(i)).collect();
+        let observers: Vec<NodeId> = cfg.observers.iter().map(|&i| NodeId(i)).collect();
+        let voters = crate::core::voters_of(&all, &observers);
+        let mut first = Vec::new();
+        let node = AnyNode::restore(
+            cfg.protocol,
+            NodeId(me),
+            &voters,
+            &observers,
+            recovered.hard,
+            Log::from_entries(recovered.entries),
+            &mut first,
+        );
+        log_line(me, format!("started, {:?}", node.status()));
+        let mut rt = Runtime {
+            cfg,
+            node,
+            storage,
+            kv: Kv::default(),
+            deadlines: BTreeMap::new(),
+            pending: HashMap::new(),
+            peers: out_peers,
+            bad,
+        };
+        rt.execute(first)?;
+        rt.run(rx).await
+    })
+}
+
+fn cfg_client_addr(cfg: &ServeConfig) -> Result<String, String> {
+    cfg.clients
+        .get(&cfg.id)
+        .cloned()
+        .ok_or_else(|| format!("no client address for node {}", cfg.id))
+}
+
+struct Runtime {
+    cfg: ServeConfig,
+    node: AnyNode,
+    storage: Storage,
+    kv: Kv,
+    deadlines: BTreeMap<Timer, Instant>,
+    pending: HashMap<RequestId, Vec<oneshot::Sender<ClientResp>>>,
+    peers: HashMap<NodeId, mpsc::Sender<Message>>,
+    /// Bad frames dropped by the connection tasks.
+    bad: Arc<AtomicU64>,
+}
+
+impl Runtime {
+    async fn run(&mut self, mut rx: mpsc::Receiver<Event>) -> Result<(), String> {
+        loop {
+            let next = self.deadlines.values().min().copied();
+            let first = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = sleep_until(next) => None,
+            };
+            let mut inputs = Vec::new();
+            let mut statuses = Vec::new();
+            if let Some(ev) = first {
+                self.admit(ev, &mut inputs, &mut statuses);
+            }
+            while inputs.len() < BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(ev) => self.admit(ev, &mut inputs, &mut statuses),
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            let fired: Vec<Timer> = self
+                .deadlines
+                .iter()
+                .filter(|(_, &d)| d <= now)
+                .map(|(&t, _)| t)
+                .collect();
+            for t in fired {
+                self.deadlines.remove(&t);
+                inputs.push(Input::Timeout(t));
+            }
+            let actions = apply_inputs(&mut self.node, inputs);
+            debug_assert_eq!(self.node.validate(), Ok(()));
+            self.execute(actions)?;
+            for s in statuses {
+                let mut status = self.node.status();
+                status.bad_frames = self.bad.load(Ordering::Relaxed);
+                let _ = s.send(ClientResp::Status(status));
+            }
+        }
+    }
+
+    /// Turns an event into an input (or answers it at once).
+    fn admit(
+        &mut self,
+        ev: Event,
+        inputs: &mut Vec<Input>,
+        statuses: &mut Vec<oneshot::Sender<ClientResp>>,
+    ) {
+        match ev {
+            Event::Peer(from, msg) => inputs.push(Input::Receive { from, msg }),
+            Event::Status(tx) => statuses.push(tx),
+            Event::Client(request, cmd, tx) => {
+                if !self.node.is_leader() {
+                    let _ = tx.send(self.not_leader());
+                    return;
+                }
+                match bincode::serialize(&cmd) {
+                    Ok(data) => {
+                        self.pending.entry(request).or_default().push(tx);
+                        inputs.push(Input::Propose { request, data });
+                    }
+                    Err(e) => {
+                        let _ = tx.send(ClientResp::Error(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn not_leader(&self) -> ClientResp {
+        let leader = self.node.known_leader().map(|l| l.0);
+        ClientResp::NotLeader {
+            leader,
+            addr: leader.and_then(|l| self.cfg.clients.get(&l).cloned()),
+        }
+    }
+
+    /// Carries out `actions` in order; fsyncs the log once before sending.
+    fn execute(&mut self, actions: Vec<Action>) -> Result<(), String> {
+        let mut sends: Vec<Option<(NodeId, Message)>> = Vec::new();
+        let mut replies = Vec::new();
+        for action in actions {
+            match action {
+                Action::PersistHardState(_) | Action::TruncateLog { .. } | Action::AppendLog(_) => {
+                    persist_action(&mut self.storage, &action)?
+                }
+                Action::Send { to, msg } => push_coalesced(&mut sends, to, msg),
+                Action::SetTimer(t) => {
+                    self.deadlines.insert(t, Instant::now() + timer_duration(t));
+                }
+                Action::CancelTimer(t) => {
+                    self.deadlines.remove(&t);
+                }
+                Action::Apply { entry, .. } => self.kv.apply(&entry),
+                Action::Reply { request, .. } => replies.push((request, self.kv.outcome(request))),
+            }
+        }
+        self.storage.sync()?;
+        for (to, msg) in sends.into_iter().flatten() {
+            if let Some(p) = self.peers.get(&to) {
+                // A full queue drops the message, as a congested network would.
+                let _ = p.try_send(msg);
+            }
+        }
+        for (request, outcome) in replies {
+            for tx in self.pending.remove(&request).unwrap_or_default() {
+                let resp = match &outcome {
+                    Some(o) => ClientResp::Done(o.clone()),
+                    None => ClientResp::Error(format!("result of {request} is no longer kept")),
+                };
+                let _ = tx.send(resp);
+            }
+        }
+        if self.pending.len() > PENDING_SWEEP {
+            // Clients that gave up (their request never committed here).
+            self.pending.retain(|_, txs| {
+                txs.retain(|tx| !tx.is_closed());
+                !txs.is_empty()
+            });
+        }
+        if !self.node.is_leader() && !self.pending.is_empty() {
+            let resp = self.not_leader();
+            for (_, txs) in self.pending.drain() {
+                for tx in txs {
+                    let _ = tx.send(resp.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Carries out the durable part of `action` on `storage`: the hard state
+/// is replaced durably at once, log changes are buffered until
+/// [`Storage::sync`]. Other actions are ignored. The runtime's only path to
+/// the disk (the replay test drives it too).
+pub fn persist_action(storage: &mut Storage, action: &Action) -> Result<(), String> {
+    match action {
+        Action::PersistHardState(h) => storage.persist_hard(h),
+        Action::TruncateLog { last } => storage.truncate(*last),
+        Action::AppendLog(entries) => storage.append(entries),
+        _ => Ok(()),
+    }
+}
+
+/// Queues a message for sending, dropping an earlier AppendEntries of the
+/// same batch to the same peer that this one supersedes (same term and
+/// previous entry, entries extending the earlier ones). Dropping a message
+/// is what any network may do, so this is transport, not protocol: it
+/// only saves resending the same entries once per proposal of a batch.
+fn push_coalesced(sends: &mut Vec<Option<(NodeId, Message)>>, to: NodeId, msg: Message) {
+    if let Message::AppendEntries(new) = &msg {
+        let earlier = sends.iter_mut().rev().flatten().find(|(t, _)| *t == to);
+        if let Some((_, Message::AppendEntries(old))) = earlier {
+            if old.term == new.term
+                && old.prev_log_index == new.prev_log_index
+                && old.prev_log_term == new.prev_log_term
+                && new.entries.starts_with(&old.entries)
+                && new.leader_commit >= old.leader_commit
+            {
+                if let Some(slot) = sends
+                    .iter_mut()
+                    .rev()
+                    .find(|s| matches!(s, Some((t, _)) if *t == to))
+                {
+                    *slot = None;
+                }
+            }
+        }
+    }
+    sends.push(Some((to, msg)));
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn timer_duration(t: Timer) -> Duration {
+    Duration::from_millis(match t {
+        Timer::Election => rand::rng().random_range(ELECTION_MS.0..ELECTION_MS.1),
+        Timer::Heartbeat => HEARTBEAT_MS,
+        Timer::Fetch => FETCH_MS,
+        Timer::CheckQuorum => CHECK_QUORUM_MS,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kraftwerk_specs::message::AppendEntries;
+    use kraftwerk_specs::types::{Entry, LogIndex, Payload, Term};
+
+    fn ae(n: usize, commit: u64) -> Message {
+        Message::AppendEntries(AppendEntries {
+            term: Term(1),
+            prev_log_index: LogIndex(3),
+            prev_log_term: Term(1),
+            entries: vec![
+                Entry {
+                    term: Term(1),
+                    payload: Payload::Noop
+                };
+                n
+            ],
+            leader_commit: LogIndex(commit),
+        })
+    }
+
+    #[test]
+    fn superseded_append_entries_are_dropped() {
+        let mut sends = Vec::new();
+        push_coalesced(&mut sends, NodeId(2), ae(1, 3));
+        push_coalesced(&mut sends, NodeId(3), ae(1, 3));
+        push_coalesced(&mut sends, NodeId(2), ae(2, 3));
+        push_coalesced(&mut sends, NodeId(2), ae(1, 3)); // not an extension: kept
+        let kept: Vec<_> = sends.into_iter().flatten().collect();
+        assert_eq!(
+            kept,
+            vec![
+                (NodeId(3), ae(1, 3)),
+                (NodeId(2), ae(2, 3)),
+                (NodeId(2), ae(1, 3))
+            ]
+        );
+    }
+}
