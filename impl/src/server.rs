@@ -260,6 +260,7 @@ impl Runtime {
     fn execute(&mut self, actions: Vec<Action>) -> Result<(), String> {
         let mut sends: Vec<Option<(NodeId, Message)>> = Vec::new();
         let mut replies = Vec::new();
+        let mut refusals = Vec::new();
         for action in actions {
             match action {
                 Action::PersistHardState(_) | Action::TruncateLog { .. } | Action::AppendLog(_) => {
@@ -274,6 +275,7 @@ impl Runtime {
                 }
                 Action::Apply { entry, .. } => self.kv.apply(&entry),
                 Action::Reply { request, .. } => replies.push((request, self.kv.outcome(request))),
+                Action::Refuse { request, reason } => refusals.push((request, reason)),
             }
         }
         self.storage.sync()?;
@@ -290,6 +292,11 @@ impl Runtime {
                     None => ClientResp::Error(format!("result of {request} is no longer kept")),
                 };
                 let _ = tx.send(resp);
+            }
+        }
+        for (request, reason) in refusals {
+            for tx in self.pending.remove(&request).unwrap_or_default() {
+                let _ = tx.send(ClientResp::Error(format!("{request} refused: {reason}")));
             }
         }
         if self.pending.len() > PENDING_SWEEP {

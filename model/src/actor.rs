@@ -28,7 +28,8 @@
 use kraftwerk_specs::invariants::NodeView;
 use kraftwerk_specs::kraft;
 use kraftwerk_specs::log::Log;
-use kraftwerk_specs::message::{ClientReply, ClientRequest, Message};
+use crate::config::Plan;
+use kraftwerk_specs::message::{ClientReply, ClientRequest, Message, MembershipRequest};
 use kraftwerk_specs::raft::{self, Action, HardState, Input, Timer};
 use kraftwerk_specs::types::{NodeId, RenameNodes, RequestId};
 use stateright::actor::{model_timeout, Actor, Id, Out};
@@ -87,13 +88,6 @@ impl Core {
         }
     }
 
-    /// True when `id` only observes (KRaft observers).
-    fn is_observer(&self, id: NodeId) -> bool {
-        match self {
-            Core::Raft(_) => false,
-            Core::Kraft(c) => !c.voters.contains(id),
-        }
-    }
 }
 
 impl AnyNode {
@@ -144,10 +138,12 @@ impl RenameNodes for AnyNode {
 /// property.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServerState {
-    /// True for a KRaft observer. First, so that symmetry sorts voters
-    /// before observers and never swaps a voter with an observer (they are
-    /// not interchangeable). Constant per server: it adds no states.
-    pub observer: bool,
+    /// The server's symmetry class ([`crate::model::symmetry_classes`]).
+    /// First, so that symmetry sorts servers by class and only ever swaps
+    /// servers of one class: bootstrap voters, spare servers, observers,
+    /// and each server the membership plan names on its own. Constant per
+    /// server: it adds no states.
+    pub class: u8,
     /// The protocol core.
     pub node: AnyNode,
     /// What has been persisted (equal to `node`'s durable part unless a bug
@@ -155,6 +151,13 @@ pub struct ServerState {
     pub durable: Durable,
     /// Ghost: this server once truncated a suffix of its log.
     pub truncated: bool,
+}
+
+/// The administrator: how far through its plan it is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AdminState {
+    /// Bit `i` is set once request `i` (plan order) is answered.
+    pub answered: u16,
 }
 
 /// The client: it proposes its requests at start and waits.
@@ -176,6 +179,8 @@ pub enum ActorState {
     Server(ServerState),
     /// A client.
     Client(ClientState),
+    /// The administrator.
+    Admin(AdminState),
 }
 
 /// The actors of the model.
@@ -185,6 +190,11 @@ pub enum KwActor {
     Server {
         /// Settings shared by all servers.
         core: Core,
+        /// Its symmetry class.
+        class: u8,
+        /// False: the heartbeat timer is never armed (a model bound, see
+        /// `ModelConfig::heartbeats`).
+        heartbeats: bool,
         /// Actor id of client 0 (= number of servers).
         client_base: usize,
     },
@@ -195,6 +205,49 @@ pub enum KwActor {
         /// Requests to propose.
         values: usize,
     },
+    /// The administrator: it asks every server for the plan's membership
+    /// changes, a group at a time (client number 1 in request ids).
+    Admin {
+        /// Number of servers (the recipients).
+        servers: usize,
+        /// The plan.
+        plan: Plan,
+    },
+}
+
+/// The administrator's client number in request ids.
+pub const ADMIN_CLIENT: u64 = 1;
+
+/// The group of the first request not answered yet in `answered`, or the
+/// number of groups when everything is answered.
+fn current_group(plan: &Plan, answered: u16) -> usize {
+    let mut seq = 0;
+    for (g, group) in plan.0.iter().enumerate() {
+        for _ in group {
+            if answered & (1 << seq) == 0 {
+                return g;
+            }
+            seq += 1;
+        }
+    }
+    plan.0.len()
+}
+
+/// Sends every request of group `g` to every server.
+fn send_group(plan: &Plan, g: usize, servers: usize, o: &mut Out<KwActor>) {
+    let first: usize = plan.0[..g].iter().map(|grp| grp.len()).sum();
+    for (k, changes) in plan.0[g].iter().enumerate() {
+        let msg = Msg(Message::MembershipRequest(MembershipRequest {
+            request: RequestId {
+                client: ADMIN_CLIENT,
+                seq: (first + k) as u64,
+            },
+            changes: changes.clone(),
+        }));
+        for s in 0..servers {
+            o.send(Id::from(s), msg.clone());
+        }
+    }
 }
 
 /// Converts a stateright id to a node id.
@@ -213,6 +266,7 @@ impl ServerState {
         &self,
         input: Input,
         client_base: usize,
+        heartbeats: bool,
         out: &mut Out<KwActor>,
     ) -> Option<ServerState> {
         let mut next = self.clone();
@@ -240,6 +294,7 @@ impl ServerState {
                     saved = true;
                 }
                 Action::Send { to, msg } => out.send(actor_id(to), Msg(msg)),
+                Action::SetTimer(t) if t == Timer::Heartbeat && !heartbeats => {}
                 Action::SetTimer(t) => out.set_timer(t, model_timeout()),
                 Action::CancelTimer(t) => out.cancel_timer(t),
                 Action::Apply { .. } | Action::Refuse { .. } => {}
@@ -273,7 +328,12 @@ impl Actor for KwActor {
 
     fn on_start(&self, id: Id, storage: &Option<Durable>, o: &mut Out<Self>) -> ActorState {
         match self {
-            KwActor::Server { core, .. } => {
+            KwActor::Server {
+                core,
+                class,
+                heartbeats,
+                ..
+            } => {
                 let durable = storage.clone().map_or(Durable::default(), |d| Durable {
                     restarts: d.restarts + 1,
                     ..d
@@ -282,6 +342,7 @@ impl Actor for KwActor {
                 let node = core.restore(node_id(id), &durable, &mut actions);
                 for a in actions {
                     match a {
+                        Action::SetTimer(t) if t == Timer::Heartbeat && !heartbeats => {}
                         Action::SetTimer(t) => o.set_timer(t, model_timeout()),
                         Action::Send { to, msg } => o.send(actor_id(to), Msg(msg)),
                         _ => {}
@@ -291,7 +352,7 @@ impl Actor for KwActor {
                     o.save(durable.clone());
                 }
                 ActorState::Server(ServerState {
-                    observer: core.is_observer(node_id(id)),
+                    class: *class,
                     node,
                     durable,
                     truncated: false,
@@ -310,26 +371,67 @@ impl Actor for KwActor {
                 }
                 ActorState::Client(ClientState { index })
             }
+            KwActor::Admin { servers, plan } => {
+                if !plan.0.is_empty() {
+                    send_group(plan, 0, *servers, o);
+                }
+                ActorState::Admin(AdminState { answered: 0 })
+            }
         }
     }
 
     fn on_msg(&self, _id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
-        if let (KwActor::Server { client_base, .. }, ActorState::Server(s)) = (self, state.as_ref())
+        if let (
+            KwActor::Admin { servers, plan },
+            ActorState::Admin(a),
+            Message::ClientReply(reply),
+        ) = (self, state.as_ref(), &msg.0)
+        {
+            let bit = 1u16 << reply.request.seq;
+            if a.answered & bit != 0 {
+                return;
+            }
+            let answered = a.answered | bit;
+            let (before, after) = (
+                current_group(plan, a.answered),
+                current_group(plan, answered),
+            );
+            if after > before && after < plan.0.len() {
+                send_group(plan, after, *servers, o);
+            }
+            *state.to_mut() = ActorState::Admin(AdminState { answered });
+            return;
+        }
+        if let (
+            KwActor::Server {
+                client_base,
+                heartbeats,
+                ..
+            },
+            ActorState::Server(s),
+        ) = (self, state.as_ref())
         {
             let input = Input::Receive {
                 from: node_id(src),
                 msg: msg.0,
             };
-            if let Some(next) = s.step(input, *client_base, o) {
+            if let Some(next) = s.step(input, *client_base, *heartbeats, o) {
                 *state.to_mut() = ActorState::Server(next);
             }
         }
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<ActorState>, timer: &Timer, o: &mut Out<Self>) {
-        if let (KwActor::Server { client_base, .. }, ActorState::Server(s)) = (self, state.as_ref())
+        if let (
+            KwActor::Server {
+                client_base,
+                heartbeats,
+                ..
+            },
+            ActorState::Server(s),
+        ) = (self, state.as_ref())
         {
-            if let Some(next) = s.step(Input::Timeout(*timer), *client_base, o) {
+            if let Some(next) = s.step(Input::Timeout(*timer), *client_base, *heartbeats, o) {
                 *state.to_mut() = ActorState::Server(next);
             }
         }
@@ -341,7 +443,7 @@ impl ActorState {
     pub fn server(&self) -> Option<&ServerState> {
         match self {
             ActorState::Server(s) => Some(s),
-            ActorState::Client(_) => None,
+            ActorState::Client(_) | ActorState::Admin(_) => None,
         }
     }
 
@@ -362,13 +464,14 @@ impl Rewrite<Id> for ActorState {
             ActorState::Server(s) => {
                 let f = renamer(plan);
                 ActorState::Server(ServerState {
-                    observer: s.observer,
+                    class: s.class,
                     node: s.node.rename_nodes(&f),
                     durable: s.durable.rewrite(plan),
                     truncated: s.truncated,
                 })
             }
             ActorState::Client(c) => ActorState::Client(c.clone()),
+            ActorState::Admin(a) => ActorState::Admin(a.clone()),
         }
     }
 }
@@ -429,8 +532,12 @@ impl std::fmt::Debug for ServerState {
             AnyNode::Kraft(n) => (n.id, n.hard, &n.log),
         };
         write!(f, "{id}")?;
-        if self.observer {
-            write!(f, " observer")?;
+        if !self.node.view().voters.contains(id) {
+            let word = match self.node {
+                AnyNode::Raft(_) => "non-voter",
+                AnyNode::Kraft(_) => "observer",
+            };
+            write!(f, " {word}")?;
         }
         let fields = crate::trace::server_fields(self);
         // The role (or KRaft state) names the known leader already when it
@@ -470,6 +577,7 @@ impl std::fmt::Debug for ActorState {
         match self {
             ActorState::Server(s) => s.fmt(f),
             ActorState::Client(c) => write!(f, "client{}", c.index),
+            ActorState::Admin(a) => write!(f, "admin answered {:#b}", a.answered),
         }
     }
 }

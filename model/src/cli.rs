@@ -5,7 +5,7 @@
 //! configuration, with a one-line error on stderr; 3 the checker itself
 //! failed.
 
-use crate::config::{ModelConfig, NetworkKind, Protocol};
+use crate::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
 use crate::report;
 use crate::run::{run, CheckOptions, RunResult, Status, Strategy};
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +69,10 @@ struct ModelFlags {
     /// Membership change: none, joint or single.
     #[arg(long)]
     reconfig: Option<String>,
+    /// Membership plan: `+3,-0` adds n3 then removes n0 (the default);
+    /// `|` sends requests together (`-3|-2`); `+3-0` is one request.
+    #[arg(long)]
+    changes: Option<String>,
     /// Number of servers (1 to 7).
     #[arg(long)]
     servers: Option<usize>,
@@ -87,6 +91,10 @@ struct ModelFlags {
     /// The network may also drop messages.
     #[arg(long)]
     lossy: bool,
+    /// on or off: whether a leader's heartbeat timer fires (default: on,
+    /// off under --reconfig).
+    #[arg(long)]
+    heartbeats: Option<String>,
     /// KRaft: servers that fetch but never vote.
     #[arg(long)]
     observers: Option<usize>,
@@ -148,12 +156,14 @@ impl ModelFlags {
     fn any(&self) -> bool {
         self.protocol.is_some()
             || self.reconfig.is_some()
+            || self.changes.is_some()
             || self.servers.is_some()
             || self.max_term.is_some()
             || self.values.is_some()
             || self.crashes.is_some()
             || self.network.is_some()
             || self.lossy
+            || self.heartbeats.is_some()
             || self.observers.is_some()
             || self.pre_vote
             || self.check_quorum
@@ -184,18 +194,17 @@ impl ModelFlags {
             Some("kraft") => Protocol::Kraft,
             Some(p) => return Err(format!("unknown protocol '{p}' (expected raft or kraft)")),
         };
-        match self.reconfig.as_deref() {
-            None | Some("none") => {}
-            Some("joint") | Some("single") => {
-                return Err("--reconfig joint|single is not available yet in this build".into())
-            }
-            Some(r) => {
-                return Err(format!(
-                    "unknown reconfig '{r}' (expected none, joint or single)"
-                ))
-            }
-        }
-        let mut cfg = ModelConfig::default_for(protocol);
+        let bug_reconfig = bug.map(|b| Reconfig::parse(b.info().bounds.reconfig));
+        let reconfig = match (&self.reconfig, bug_reconfig) {
+            (Some(r), _) => Reconfig::parse(r)?,
+            (None, Some(r)) => r?,
+            (None, None) => Reconfig::None,
+        };
+        let mut cfg = if reconfig == Reconfig::None {
+            ModelConfig::default_for(protocol)
+        } else {
+            ModelConfig::default_reconfig(protocol, reconfig)
+        };
         if let Some(b) = bug {
             if b.info().protocol != protocol.to_string() {
                 return Err(format!(
@@ -212,9 +221,18 @@ impl ModelFlags {
             cfg.values = bounds.values;
             cfg.crashes = bounds.crashes;
             cfg.network = NetworkKind::parse(bounds.network)?;
+            if !bounds.changes.is_empty() {
+                cfg.changes = Plan::parse(bounds.changes)?;
+            }
         }
         if let Some(n) = self.servers {
             cfg.servers = n;
+            if reconfig != Reconfig::None && self.changes.is_none() {
+                cfg.changes = Plan::default_for(n);
+            }
+        }
+        if let Some(c) = &self.changes {
+            cfg.changes = Plan::parse(c)?;
         }
         if let Some(t) = self.max_term {
             cfg.max_term = t;
@@ -229,6 +247,12 @@ impl ModelFlags {
             cfg.network = NetworkKind::parse(n)?;
         }
         cfg.lossy = self.lossy;
+        match self.heartbeats.as_deref() {
+            None => {}
+            Some("on") => cfg.heartbeats = true,
+            Some("off") => cfg.heartbeats = false,
+            Some(h) => return Err(format!("unknown --heartbeats '{h}' (expected on or off)")),
+        }
         cfg.observers = self.observers.unwrap_or(0);
         cfg.pre_vote = self.pre_vote;
         cfg.check_quorum = self.check_quorum;

@@ -3,6 +3,9 @@
 //! `within_boundary`, never by search depth.
 
 use kraftwerk_specs::bugs::Bug;
+use kraftwerk_specs::membership::{Mode, VoterChange};
+use kraftwerk_specs::quorum::Majority;
+use kraftwerk_specs::types::NodeId;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -69,13 +72,152 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// Membership change under check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reconfig {
+    /// Fixed voters.
+    None,
+    /// Joint consensus.
+    Joint,
+    /// One server at a time.
+    Single,
+}
+
+impl Reconfig {
+    /// Parses a `--reconfig` value.
+    pub fn parse(s: &str) -> Result<Reconfig, String> {
+        match s {
+            "none" => Ok(Reconfig::None),
+            "joint" => Ok(Reconfig::Joint),
+            "single" => Ok(Reconfig::Single),
+            _ => Err(format!(
+                "unknown reconfig '{s}' (expected none, joint or single)"
+            )),
+        }
+    }
+
+    /// The `--reconfig` spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reconfig::None => "none",
+            Reconfig::Joint => "joint",
+            Reconfig::Single => "single",
+        }
+    }
+
+    /// The core's mode (joint for `None`, where it is never used).
+    pub fn mode(self) -> Mode {
+        match self {
+            Reconfig::Single => Mode::Single,
+            _ => Mode::Joint,
+        }
+    }
+}
+
+/// The administrator's plan: groups sent one after another (a group once
+/// every request of the one before is answered); the requests of a group
+/// are sent together; each request is a list of voter changes.
+///
+/// Spelled `+3,-0` (add n3; once done, remove n0), `-3|-2` (both removals
+/// requested at once) or `+3-0` (one request replacing n0 by n3: a joint
+/// change).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Plan(pub Vec<Vec<Vec<VoterChange>>>);
+
+impl Plan {
+    /// The default plan for `servers` voters: add server `servers`, then
+    /// remove server 0.
+    pub fn default_for(servers: usize) -> Plan {
+        Plan(vec![
+            vec![vec![VoterChange::Add(NodeId(servers as u32))]],
+            vec![vec![VoterChange::Remove(NodeId(0))]],
+        ])
+    }
+
+    /// Parses a `--changes` value.
+    pub fn parse(s: &str) -> Result<Plan, String> {
+        let bad = |why: &str| format!("bad --changes '{s}': {why} (example: +3,-0 or -3|-2)");
+        let mut groups = Vec::new();
+        for group in s.split(',') {
+            let mut requests = Vec::new();
+            for request in group.split('|') {
+                let mut changes = Vec::new();
+                let mut rest = request.trim();
+                if rest.is_empty() {
+                    return Err(bad("empty request"));
+                }
+                while !rest.is_empty() {
+                    let (sign, tail) = rest.split_at(1);
+                    let digits = tail.chars().take_while(|c| c.is_ascii_digit()).count();
+                    if digits == 0 {
+                        return Err(bad("each change is + or - and a server number"));
+                    }
+                    let id: u32 = tail[..digits].parse().map_err(|_| bad("server number"))?;
+                    changes.push(match sign {
+                        "+" => VoterChange::Add(NodeId(id)),
+                        "-" => VoterChange::Remove(NodeId(id)),
+                        _ => return Err(bad("each change is + or - and a server number")),
+                    });
+                    rest = &tail[digits..];
+                }
+                requests.push(changes);
+            }
+            groups.push(requests);
+        }
+        Ok(Plan(groups))
+    }
+
+    /// Every request, in plan order.
+    pub fn requests(&self) -> impl Iterator<Item = &Vec<VoterChange>> {
+        self.0.iter().flatten()
+    }
+
+    /// The highest server number the plan names.
+    pub fn max_id(&self) -> Option<u32> {
+        self.requests()
+            .flatten()
+            .map(|c| match *c {
+                VoterChange::Add(n) | VoterChange::Remove(n) => n.0,
+            })
+            .max()
+    }
+
+    /// The voters once every change is made, in plan order.
+    pub fn final_voters(&self, bootstrap: &Majority) -> Majority {
+        let all: Vec<VoterChange> = self.requests().flatten().copied().collect();
+        kraftwerk_specs::membership::apply(bootstrap, &all)
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let groups: Vec<String> = self
+            .0
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|r| r.iter().map(|c| c.to_string().replace('n', "")).collect())
+                    .collect::<Vec<String>>()
+                    .join("|")
+            })
+            .collect();
+        write!(f, "{}", groups.join(","))
+    }
+}
+
 /// One model configuration and its bounds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ModelConfig {
     /// The protocol.
     pub protocol: Protocol,
-    /// Number of servers (voters), 1 to 7.
+    /// Number of bootstrap voters, 1 to 7.
     pub servers: usize,
+    /// Membership change, if any.
+    pub reconfig: Reconfig,
+    /// The administrator's plan under `--reconfig joint|single` (it bounds
+    /// the number of changes).
+    pub changes: Plan,
     /// No server's term (epoch) exceeds this.
     pub max_term: u64,
     /// Client requests, each proposed once (and retried by duplication).
@@ -86,6 +228,15 @@ pub struct ModelConfig {
     pub network: NetworkKind,
     /// Whether the network may also drop messages.
     pub lossy: bool,
+    /// Whether a leader's heartbeat timer (Raft: AppendEntries to every
+    /// follower; KRaft: BeginQuorumEpoch resends) is armed. Off, the timer
+    /// never fires: a schedule every real network allows (heartbeats as
+    /// slow as you like). On a network that loses nothing, what a
+    /// heartbeat sends is a copy of what the leader sent already, so
+    /// turning it off loses only schedules that re-deliver such copies;
+    /// it divides the membership models by hundreds (measured: 655,000 to
+    /// 801 states for two voters and a spare).
+    pub heartbeats: bool,
     /// KRaft only: servers that fetch but never vote, after the voters.
     pub observers: usize,
     /// KRaft only: KIP-996 pre-vote.
@@ -110,11 +261,14 @@ impl ModelConfig {
         ModelConfig {
             protocol: Protocol::Raft,
             servers: 3,
+            reconfig: Reconfig::None,
+            changes: Plan::default(),
             max_term: 1,
             values: 1,
             crashes: 1,
             network: NetworkKind::UnorderedDuplicating,
             lossy: false,
+            heartbeats: true,
             observers: 0,
             pre_vote: false,
             check_quorum: false,
@@ -145,9 +299,44 @@ impl ModelConfig {
         }
     }
 
-    /// Servers plus observers: the number of server actors.
+    /// The default membership-change configuration of `protocol`, run by
+    /// the standard suite: 3 voters and a spare server n3; the plan adds
+    /// n3, then removes n0; one term, no client request, no crash, an
+    /// unordered non-duplicating network. (Raft turns the leader no-op on
+    /// under membership change: it is the entry of its own term that a new
+    /// leader commits before a one-server change, as the dissertation
+    /// prescribes.)
+    pub fn default_reconfig(protocol: Protocol, reconfig: Reconfig) -> ModelConfig {
+        ModelConfig {
+            reconfig,
+            changes: Plan::default_for(3),
+            values: 0,
+            crashes: 0,
+            network: NetworkKind::UnorderedNonduplicating,
+            heartbeats: false,
+            ..ModelConfig::default_for(protocol)
+        }
+    }
+
+    /// Servers the plan adds that are not bootstrap voters (they run from
+    /// the start, as non-voters that the leader replicates to).
+    pub fn spares(&self) -> usize {
+        if self.reconfig == Reconfig::None {
+            return 0;
+        }
+        self.changes
+            .max_id()
+            .map_or(0, |m| (m as usize + 1).saturating_sub(self.servers))
+    }
+
+    /// Voters, spares and observers: the number of server actors.
     pub fn nodes(&self) -> usize {
-        self.servers + self.observers
+        self.servers + self.spares() + self.observers
+    }
+
+    /// The bootstrap voters.
+    pub fn bootstrap(&self) -> Majority {
+        Majority::new((0..self.servers as u32).map(NodeId))
     }
 
     /// Rejects configurations that make no sense or cannot be checked.
@@ -181,6 +370,23 @@ impl ModelConfig {
                 self.observers
             ));
         }
+        if self.lossy && !self.heartbeats {
+            return Err("--lossy needs heartbeats (they resend what the network lost)".into());
+        }
+        if self.reconfig == Reconfig::None && !self.changes.0.is_empty() {
+            return Err("--changes needs --reconfig joint or single".into());
+        }
+        if self.reconfig != Reconfig::None {
+            if self.nodes() > 7 {
+                return Err(format!(
+                    "--changes names servers up to n{}: at most 7 servers in all",
+                    self.nodes() - 1
+                ));
+            }
+            if self.changes.requests().count() > 8 {
+                return Err("--changes: at most 8 requests".into());
+            }
+        }
         if self.crashes > self.servers {
             return Err(format!(
                 "--crashes must be at most --servers ({}) (got {})",
@@ -202,6 +408,16 @@ impl ModelConfig {
             self.network.name(),
             if self.lossy { " lossy" } else { "" },
         );
+        if self.reconfig != Reconfig::None {
+            s.push_str(&format!(
+                " reconfig={} changes={}",
+                self.reconfig.name(),
+                self.changes
+            ));
+        }
+        if !self.heartbeats {
+            s.push_str(" heartbeats=off");
+        }
         if self.observers > 0 {
             s.push_str(&format!(" observers={}", self.observers));
         }

@@ -3,8 +3,10 @@
 //! "sometimes" partners, the boundary, and the ghost history.
 
 use crate::actor::{Core, Ghost, KwActor, Msg};
-use crate::config::{ModelConfig, NetworkKind, Protocol};
+use crate::config::{ModelConfig, NetworkKind, Protocol, Reconfig};
 use kraftwerk_specs::invariants::{self, History, NodeView};
+use kraftwerk_specs::membership::VoterChange;
+use kraftwerk_specs::quorum::Quorum;
 use kraftwerk_specs::types::NodeId;
 use kraftwerk_specs::{kraft, raft};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, LossyNetwork, Network};
@@ -45,7 +47,111 @@ always!(
     p_monotonic_hwm => invariants::monotonic_high_watermark,
     p_majority_reached_hwm => invariants::majority_reached_hwm,
     p_consistent_committed_data => invariants::consistent_committed_data,
+    p_one_uncommitted_config => invariants::one_uncommitted_config,
 );
+
+/// The committed configurations some live server knows of.
+fn committed_configs(s: &KwState) -> Vec<Quorum> {
+    live_views(s)
+        .iter()
+        .flat_map(|v| v.committed_entries().iter().filter_map(|e| e.config().cloned()))
+        .collect()
+}
+
+/// Sometimes (membership): a joint configuration C_old,new committed.
+fn s_joint_committed(_: &KwModel, s: &KwState) -> bool {
+    committed_configs(s).iter().any(|q| q.is_joint())
+}
+
+/// Sometimes (membership): the plan's final configuration committed.
+fn s_final_committed(m: &KwModel, s: &KwState) -> bool {
+    let fin = Quorum::Simple(m.cfg.changes.final_voters(&m.cfg.bootstrap()));
+    committed_configs(s).contains(&fin)
+}
+
+/// Sometimes (membership): a server that led its current term is no
+/// longer a voter and no longer leads (it stepped down or resigned).
+fn s_removed_leader_stepped_down(_: &KwModel, s: &KwState) -> bool {
+    live_views(s).iter().any(|v| {
+        !v.is_leader
+            && !v.voters.contains(v.id)
+            && s.history
+                .0
+                .leaders
+                .get(&v.term)
+                .is_some_and(|ids| ids.contains(&v.id))
+    })
+}
+
+/// Sometimes (membership): a server that was not a bootstrap voter votes
+/// in an election of a term after the one in which it was added.
+fn s_added_server_votes(m: &KwModel, s: &KwState) -> bool {
+    let bootstrap = m.cfg.bootstrap();
+    s.actor_states.iter().enumerate().any(|(i, a)| {
+        let (Some(server), false) = (a.server(), s.crashed[i]) else {
+            return false;
+        };
+        let v = server.node.view();
+        let hard = server.node.hard();
+        let added_in = v
+            .log
+            .iter()
+            .find(|e| e.config().is_some_and(|q| q.contains(v.id)))
+            .map(|e| e.term);
+        !bootstrap.contains(v.id)
+            && v.voters.contains(v.id)
+            && hard.voted_for.is_some_and(|c| c != v.id)
+            && added_in.is_some_and(|t| t < hard.term)
+    })
+}
+
+/// Symmetry classes of the servers (index = server id): servers of one
+/// class are interchangeable. Bootstrap voters, spare servers and
+/// observers are three classes, and a server the membership plan names is
+/// a class of its own (the plan is not rewritten by symmetry). Sorting
+/// keeps each server within the ids of its class only when every class is
+/// a contiguous range of ids in increasing order; otherwise every server
+/// gets its own class (no symmetry).
+pub fn symmetry_classes(cfg: &ModelConfig) -> Vec<u8> {
+    let named: Vec<u32> = cfg
+        .changes
+        .requests()
+        .flatten()
+        .map(|c| match *c {
+            VoterChange::Add(n) | VoterChange::Remove(n) => n.0,
+        })
+        .collect();
+    let key = |id: u32| {
+        let kind = if (id as usize) < cfg.servers {
+            0
+        } else if (id as usize) < cfg.servers + cfg.spares() {
+            1
+        } else {
+            2
+        };
+        (kind, named.contains(&id).then_some(id))
+    };
+    let mut classes = Vec::new();
+    let mut keys = Vec::new();
+    for id in 0..cfg.nodes() as u32 {
+        let k = key(id);
+        let class = match keys.iter().position(|x| *x == k) {
+            Some(c) => c,
+            None => {
+                keys.push(k);
+                keys.len() - 1
+            }
+        };
+        classes.push(class as u8);
+    }
+    // Contiguous and increasing: a class never reappears after another.
+    let contiguous = classes.windows(2).all(|w| w[0] <= w[1]);
+    if contiguous {
+        classes
+    } else {
+        (0..cfg.nodes() as u8).collect()
+    }
+}
 
 /// Sometimes: a live leader exists.
 fn s_leader_elected(_: &KwModel, s: &KwState) -> bool {
@@ -128,7 +234,8 @@ fn within_boundary(cfg: &ModelConfig, state: &KwState) -> bool {
         .flatten()
         .map(|d| d.restarts as usize)
         .sum();
-    // Only servers crash: the client stands for the outside world.
+    // Only servers crash: the client and administrator stand for the
+    // outside world.
     let client_up = !state.crashed[cfg.nodes()..].iter().any(|&c| c);
     let down = state.crashed.iter().filter(|&&c| c).count();
     let crashes_ok = restarts + down <= cfg.crashes;
@@ -173,6 +280,9 @@ pub fn properties(cfg: &ModelConfig) -> Vec<(Expectation, &'static str, Conditio
         (Always, "state-machine-safety", p_state_machine_safety),
         (Always, "leader-append-only", p_leader_append_only),
     ];
+    if cfg.reconfig != Reconfig::None {
+        props.push((Always, "one-uncommitted-config", p_one_uncommitted_config));
+    }
     if kraft {
         props.extend([
             (Always, "monotonic-epoch", p_monotonic_epoch as Condition),
@@ -226,6 +336,28 @@ pub fn properties(cfg: &ModelConfig) -> Vec<(Expectation, &'static str, Conditio
         "leader-resigned-and-replaced",
         s_resigned_and_replaced,
     );
+    let reconfig = cfg.reconfig != Reconfig::None;
+    maybe(
+        cfg.reconfig == Reconfig::Joint,
+        "joint-config-committed",
+        s_joint_committed,
+    );
+    maybe(reconfig, "final-config-committed", s_final_committed);
+    let removes_a_voter = cfg
+        .changes
+        .requests()
+        .flatten()
+        .any(|c| matches!(c, VoterChange::Remove(n) if cfg.bootstrap().contains(*n)));
+    maybe(
+        reconfig && removes_a_voter,
+        "removed-leader-stepped-down",
+        s_removed_leader_stepped_down,
+    );
+    maybe(
+        reconfig && cfg.spares() > 0 && cfg.max_term >= 2,
+        "added-server-votes",
+        s_added_server_votes,
+    );
     maybe(
         kraft && cfg.observers > 0,
         "observer-replicates-committed",
@@ -241,6 +373,9 @@ pub fn core(cfg: &ModelConfig) -> Core {
         Protocol::Raft => {
             let mut c = raft::Config::new(voters);
             c.bugs = cfg.bugs.clone();
+            c.servers = (0..cfg.nodes() as u32).map(NodeId).collect();
+            c.reconfig = cfg.reconfig.mode();
+            c.leader_noop = cfg.reconfig != Reconfig::None;
             Core::Raft(Arc::new(c))
         }
         Protocol::Kraft => {
@@ -257,20 +392,27 @@ pub fn core(cfg: &ModelConfig) -> Core {
 /// Builds the model for `cfg`.
 pub fn build(cfg: &ModelConfig) -> KwModel {
     let core = core(cfg);
+    let classes = symmetry_classes(cfg);
     let network = match cfg.network {
         NetworkKind::UnorderedDuplicating => Network::new_unordered_duplicating([]),
         NetworkKind::UnorderedNonduplicating => Network::new_unordered_nonduplicating([]),
         NetworkKind::Ordered => Network::new_ordered([]),
     };
     let mut model = ActorModel::new(cfg.clone(), Ghost(History::default()))
-        .actors((0..cfg.nodes()).map(|_| KwActor::Server {
+        .actors((0..cfg.nodes()).map(|i| KwActor::Server {
             core: core.clone(),
+            class: classes[i],
+            heartbeats: cfg.heartbeats,
             client_base: cfg.nodes(),
         }))
         .actor(KwActor::Client {
             servers: cfg.nodes(),
             values: cfg.values,
         })
+        .actors((cfg.reconfig != Reconfig::None).then(|| KwActor::Admin {
+            servers: cfg.nodes(),
+            plan: cfg.changes.clone(),
+        }))
         .init_network(network)
         .lossy_network(if cfg.lossy {
             LossyNetwork::Yes

@@ -239,7 +239,7 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
 
     Ok(RunResult {
         protocol: cfg.protocol.to_string(),
-        reconfig: "none".to_string(),
+        reconfig: cfg.reconfig.name().to_string(),
         servers: cfg.servers,
         config: cfg.describe(),
         strategy: opts.strategy,

@@ -148,6 +148,7 @@ pub fn snapshot(state: &KwState) -> Vec<ServerSnapshot> {
 pub fn actor_name(state: &KwState, id: Id) -> String {
     match state.actor_states.get(usize::from(id)).map(|a| &**a) {
         Some(ActorState::Client(c)) => format!("client{}", c.index),
+        Some(ActorState::Admin(_)) => "admin".to_string(),
         _ => format!("n{}", usize::from(id)),
     }
 }
