@@ -63,10 +63,13 @@ impl Node {
             answer.diverging = Some(d);
         } else {
             self.record_fetch(from, m.fetch_offset, out);
-            let State::Leader(l) = &self.state else {
-                unreachable!("checked above");
+            answer.high_watermark = match &self.state {
+                State::Leader(l) => l.high_watermark,
+                // This fetch committed the configuration that removed the
+                // leader, which resigned: it still answers as the epoch's
+                // leader, so that the fetcher learns the commit.
+                _ => Some(self.high_watermark),
             };
-            answer.high_watermark = l.high_watermark;
             answer.records = self
                 .log
                 .slice_from(m.fetch_offset.next(), self.cfg.max_records_per_fetch);

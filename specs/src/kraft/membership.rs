@@ -7,7 +7,7 @@
 use super::{Action, Node, State};
 use crate::bugs::Bug;
 use crate::membership::{self, Mode, Refusal, VoterChange};
-use crate::types::{Payload, RequestId};
+use crate::types::{LogIndex, Payload, RequestId};
 
 impl Node {
     /// An administrator asks the leader to change the voters (KIP-853
@@ -31,12 +31,16 @@ impl Node {
             return;
         };
         let hwm = self.high_watermark;
-        if let Some(index) = self.log.index_of_request(request) {
-            let done = self.conf.is_committed(hwm) && !self.conf.is_joint();
-            if done && index <= hwm {
+        if self.log.index_of_request(request).is_some() {
+            // The request's last record is its final configuration (C_new
+            // of a joint change, which carries the same id) once appended.
+            let last = self.log.entries().iter().rposition(|e| e.request() == Some(request));
+            let index = LogIndex(last.expect("the log holds the request") as u64 + 1);
+            let last = self.log.get(index).and_then(|e| e.config());
+            if last.is_some_and(|q| !q.is_joint()) && index <= hwm {
                 out.push(Action::Reply {
                     request,
-                    index: self.conf.index,
+                    index,
                     term: self.hard.term,
                 });
             }
