@@ -34,7 +34,11 @@ impl Node {
         if self.log.index_of_request(request).is_some() {
             // The request's last record is its final configuration (C_new
             // of a joint change, which carries the same id) once appended.
-            let last = self.log.entries().iter().rposition(|e| e.request() == Some(request));
+            let last = self
+                .log
+                .entries()
+                .iter()
+                .rposition(|e| e.request() == Some(request));
             let index = LogIndex(last.expect("the log holds the request") as u64 + 1);
             let last = self.log.get(index).and_then(|e| e.config());
             if last.is_some_and(|q| !q.is_joint()) && index <= hwm {

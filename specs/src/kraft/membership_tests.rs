@@ -277,7 +277,10 @@ fn joint_add_then_remove_the_leader_resigns_and_the_added_voter_votes() {
         assert_eq!(c.node(id).high_watermark, LogIndex(3), "n{id}");
     }
     let log = &c.node(1).log;
-    assert_eq!(log.get(LogIndex(2)).unwrap().config(), Some(&joint(&[0, 1, 2], &[0, 1, 2, 3])));
+    assert_eq!(
+        log.get(LogIndex(2)).unwrap().config(),
+        Some(&joint(&[0, 1, 2], &[0, 1, 2, 3]))
+    );
     // One reply, when the final configuration committed.
     assert_eq!(c.replies, vec![req(0)]);
     // n3 is a voter now: it has an election timer, and the leader counts it.
@@ -514,7 +517,11 @@ fn truncation_restores_the_previous_configuration() {
     assert!(n.is_voter());
     // A new leader of epoch 2 never had it: n3 truncates it away and is an
     // observer again, under the bootstrap voters.
-    step(&mut n, 2, Message::BeginQuorumEpoch(crate::message::BeginQuorumEpoch { epoch: Term(2) }));
+    step(
+        &mut n,
+        2,
+        Message::BeginQuorumEpoch(crate::message::BeginQuorumEpoch { epoch: Term(2) }),
+    );
     let out = step(&mut n, 2, answer(2, 2, (2, 1), vec![], Some((1, 1))));
     assert_eq!(
         out,
@@ -531,7 +538,10 @@ fn truncation_restores_the_previous_configuration() {
             },
         ]
     );
-    assert_eq!((&n.conf.quorum, n.conf.index), (&simple(&[0, 1, 2]), LogIndex(0)));
+    assert_eq!(
+        (&n.conf.quorum, n.conf.index),
+        (&simple(&[0, 1, 2]), LogIndex(0))
+    );
     assert!(!n.is_voter());
     // A restart reads the configuration from the log too.
     let mut out = Vec::new();
@@ -736,7 +746,10 @@ impl Random {
             }
         }
         let (hard, log) = &self.disk[i];
-        assert_eq!(*hard, self.nodes[i].hard, "{from}: hard state not persisted");
+        assert_eq!(
+            *hard, self.nodes[i].hard,
+            "{from}: hard state not persisted"
+        );
         assert_eq!(*log, self.nodes[i].log, "{from}: log not persisted");
     }
 
@@ -853,7 +866,8 @@ impl Random {
                 };
                 let (hard, log) = self.disk[i].clone();
                 let mut out = Vec::new();
-                self.nodes[i] = Node::restore(NodeId(i as u32), self.cfg.clone(), hard, log, &mut out);
+                self.nodes[i] =
+                    Node::restore(NodeId(i as u32), self.cfg.clone(), hard, log, &mut out);
                 self.up[i] = true;
                 self.carry_out(i, out);
                 format!("restart n{i}")

@@ -16,8 +16,10 @@
 //!   (pre-vote on: asking whether it could win, without bumping the
 //!   epoch), *Candidate*, *Leader*, *Follower* (knows the epoch's leader)
 //!   or *Resigned* (a leader that gave up its epoch). An *observer* — any
-//!   node that is not a voter — is only ever Unattached or Follower: it
-//!   fetches, but never votes and never counts.
+//!   node that is not a voter of its configuration (see *Membership
+//!   change* below) — fetches, but never campaigns, never votes and never
+//!   counts: it is Unattached or Follower, or Leader/Resigned when its
+//!   own change removed it.
 //! - **Election.** On an election timeout a voter becomes a candidate:
 //!   it bumps the epoch, votes for itself durably and sends Vote(epoch,
 //!   last epoch, log end offset) to the voters. With pre-vote it first
@@ -52,7 +54,8 @@
 //!   records after it and the leader's high watermark.
 //! - **High watermark.** The leader sorts the voters' acknowledged offsets
 //!   (its own log end offset included) in descending order and takes the
-//!   one at position ⌊n/2⌋ ([`Majority::committed_index`]); it adopts it
+//!   one at position ⌊n/2⌋ ([`Majority::committed_index`]; the smaller of
+//!   the two halves' for a joint configuration); it adopts it
 //!   only if it is past the epoch start offset (the leader-change record is
 //!   on a majority, which is KRaft's form of Raft's "commit an entry of
 //!   your own term") and past its current high watermark. A new leader
@@ -67,8 +70,9 @@
 //!   not fetched from by a majority within a check interval resigns: it
 //!   becomes Resigned and sends EndQuorumEpoch(preferred successors, best
 //!   fetched first); the first successor campaigns at once.
-//! - **Restart** ([`Node::restore`]). A former leader restarts Resigned in
-//!   its epoch, so that it never votes or leads in it again; a node that
+//! - **Restart** ([`Node::restore`]). The configuration is read from the
+//!   log. A former leader restarts Resigned in its epoch (voter or not),
+//!   so that it never votes or leads in it again; a node that
 //!   knows the epoch's leader restarts as its Follower; one that voted for
 //!   itself restarts Candidate and asks again; one that voted for another
 //!   restarts Voted; anything else restarts Unattached. The high watermark
@@ -76,6 +80,48 @@
 //!   known leader; a candidate that knows the leader of its epoch cannot
 //!   win it — the leader's voters have voted — so following it is the
 //!   same outcome, sooner.)
+//!
+//! # Membership change
+//!
+//! KIP-853 (AddRaftVoter, RemoveRaftVoter), with joint consensus as in
+//! [`crate::raft`] besides ([`Config::reconfig`]; the pure transitions are
+//! [`crate::membership`]'s). **A configuration is a record of the log**
+//! ([`Payload::Config`](crate::types::Payload::Config), KIP-853's
+//! VotersRecord) **and takes effect as soon as it is appended**, committed
+//! or not, as in KIP-853; truncating it away (DivergingEpoch) restores the
+//! one before it. A node's configuration ([`Node::conf`]) is therefore a
+//! function of its log: the last configuration record, else the bootstrap
+//! voters [`Config::voters`]; it is re-read wherever the log changes and
+//! on restart. Everything that counts voters reads it: a node is a voter
+//! iff it is in it (either half of a joint one) — an observer becomes a
+//! voter when the record adding it is in its own log, a removed voter
+//! becomes an observer; a candidate asks all its voters and wins with a
+//! majority of each half; a voter grants only to a candidate of its own
+//! configuration; the high watermark is the offset held by a majority of
+//! each half (the leader's own end counted only if it is a voter of it),
+//! still only past the epoch start offset; BeginQuorumEpoch and
+//! EndQuorumEpoch go to its voters and check-quorum counts them. A named
+//! leader is followed whether or not it is in the follower's (possibly
+//! older) configuration.
+//!
+//! The leader takes a change request ([`Input::ChangeMembership`],
+//! [`Message::MembershipRequest`]) and refuses it
+//! ([`Action::Refuse`]) while a configuration record is above its high
+//! watermark, and, one voter at a time, while it knows no high watermark
+//! in its epoch (KIP-853: its leader-change record must be committed
+//! first). Otherwise it appends the new set (single) or C_old,new
+//! (joint), and in joint mode appends C_new, with the same request id,
+//! once C_old,new is under its high watermark. The administrator is
+//! answered ([`Action::Reply`]) when the final configuration commits; a
+//! retried request id is not appended again. A leader that its change
+//! removed keeps leading (not counting itself) until the configuration
+//! without it commits, then **resigns**, as KIP-853 says ("a leader that
+//! removed itself resigns after the commit"): it takes the check-quorum
+//! path — Resigned in its epoch, which it can then never lead or vote in
+//! again, and EndQuorumEpoch to the voters so that the best one campaigns
+//! at once. As a non-voter it then fetches like an observer that knows no
+//! leader, which finds it the next one. With no configuration record in
+//! any log, all of this is exactly the static protocol.
 //!
 //! # Offsets
 //!
@@ -100,7 +146,8 @@
 //!
 //! One per kind, never per peer ([`Timer`]): `Election` for every voter that
 //! does not lead (for a follower it is the fetch timeout), `Fetch` for
-//! followers and observers, `Heartbeat` for a leader that still has voters
+//! followers and observers (a leader removed by its own change included,
+//! once resigned), `Heartbeat` for a leader that still has voters
 //! to send BeginQuorumEpoch to, `CheckQuorum` for a leader with
 //! `check_quorum`. Timeouts have no length here: a driver picks them (the
 //! model fires any armed timer at any time).
@@ -110,7 +157,11 @@
 //! - Snapshots, FetchSnapshot and a log start offset above 0: no state
 //!   machine snapshot exists in this workspace, and every property here is
 //!   about the log.
-//! - KIP-853 membership change: voters are fixed by [`Config`].
+//! - KIP-853's directory ids, the AddRaftVoter catch-up check (an
+//!   observer is added whether or not it has caught up: it cannot count
+//!   before it holds the record that adds it) and UpdateRaftVoter;
+//!   bootstrapping from a checkpoint's VotersRecord (the bootstrap voters
+//!   are [`Config::voters`]).
 //! - Lengths of timeouts, randomization and backoffs (election backoff,
 //!   EndQuorumEpoch's per-successor backoff: only "the first successor
 //!   campaigns at once" remains), Fetch long-polling (`maxWaitMs`), byte
@@ -124,7 +175,8 @@
 //!   do not exist; a Prospective's loss by a majority of rejections and a
 //!   follower's "fetched recently" check on pre-votes collapse into "retry
 //!   on the next timeout" and "a follower refuses pre-votes".
-//! - Graceful shutdown; the only resignation is check-quorum's.
+//! - Graceful shutdown; the only resignations are check-quorum's and a
+//!   removed leader's.
 //!
 //! Because the model's network may duplicate and reorder, a FetchResponse
 //! echoes the fetch offset and last fetched epoch it answers, and a
