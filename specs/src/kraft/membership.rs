@@ -1,8 +1,8 @@
 //! Membership change (KIP-853, and joint consensus as in [`crate::raft`]):
 //! the leader's side. Configurations are records of the log
 //! ([`Payload::Config`], KIP-853's VotersRecord) that take effect when
-//! appended; [`Node::refresh_conf`](super::Node) keeps `conf` in step with
-//! the log, and everything that counts voters reads it.
+//! appended; `Node::refresh_conf` (in the module root) keeps [`Node::conf`]
+//! in step with the log, and everything that counts voters reads it.
 
 use super::{Action, Node, State};
 use crate::bugs::Bug;

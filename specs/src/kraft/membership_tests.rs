@@ -343,7 +343,23 @@ fn joint_add_then_remove_the_leader_resigns_and_the_added_voter_votes() {
 fn the_removed_leader_sends_end_quorum_epoch_and_the_best_voter_campaigns() {
     let mut c = Cluster::new(&[0, 1, 2], &[], Mode::Joint);
     c.elect(0);
-    c.request(0, 0, vec![remove(0)]);
+    // The request as a message: a follower ignores it, the leader takes it.
+    let msg = Message::MembershipRequest(crate::message::MembershipRequest {
+        request: req(0),
+        changes: vec![remove(0)],
+    });
+    let admin = NodeId(9);
+    c.input(
+        NodeId(1),
+        Input::Receive {
+            from: admin,
+            msg: msg.clone(),
+        },
+    );
+    assert_eq!(c.node(1).log.last_index(), LogIndex(1));
+    assert!(c.refusals.is_empty());
+    c.input(NodeId(0), Input::Receive { from: admin, msg });
+    assert_eq!(c.conf(0), &joint(&[0, 1, 2], &[1, 2]));
     c.settle();
     // The voters fetch the joint configuration, then C_new, whose commit
     // makes n0 resign; EndQuorumEpoch makes n1 campaign, and it wins.
