@@ -848,23 +848,31 @@ impl Random {
                 }
                 let i = leaders[rng.below(leaders.len())];
                 *requests += 1;
-                let who = NodeId(rng.below(n) as u32);
-                let change = if self.nodes[i].conf.quorum.contains(who) {
-                    VoterChange::Remove(who)
+                // One voter, or (joint consensus can) two at once.
+                let count = if self.cfg.reconfig == Mode::Joint {
+                    1 + rng.below(2)
                 } else {
-                    VoterChange::Add(who)
+                    1
                 };
+                let changes: Vec<VoterChange> = (0..count)
+                    .map(|_| {
+                        let who = NodeId(rng.below(n) as u32);
+                        if self.nodes[i].conf.quorum.contains(who) {
+                            VoterChange::Remove(who)
+                        } else {
+                            VoterChange::Add(who)
+                        }
+                    })
+                    .collect();
                 // Ids repeat, as retries do.
                 let request = RequestId {
                     client: 9,
                     seq: *requests % 5,
                 };
-                let input = Input::ChangeMembership {
-                    request,
-                    changes: vec![change],
-                };
+                let event = format!("n{i}: change {changes:?} ({request})");
+                let input = Input::ChangeMembership { request, changes };
                 self.step(i, input);
-                format!("n{i}: change {change} ({request})")
+                event
             }
             24 => {
                 let i = rng.below(n);
