@@ -937,3 +937,23 @@ fn random_schedules_with_membership_changes_keep_every_property() {
         }
     }
 }
+
+/// The random cluster finds the joint-consensus bug (the one-server bug
+/// needs a rarer schedule: the model's search is the place for it).
+#[test]
+fn random_schedules_find_joint_skip_old_majority() {
+    let mut cfg = Config::new(ids(&[0, 1, 2]), ids(&[3, 4]));
+    cfg.max_records_per_fetch = 2;
+    cfg.bugs.insert(Bug::JointSkipOldMajority);
+    let cfg = Arc::new(cfg);
+    let found = std::panic::catch_unwind(|| random_schedules(cfg, 5, 300, 800));
+    let message = found
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("[\"one-uncommitted-config\"] broken after"),
+        "not found: {}",
+        message.lines().next().unwrap_or("no violation")
+    );
+}
