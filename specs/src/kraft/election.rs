@@ -1,6 +1,8 @@
 //! Elections (KIP-595, KIP-996): the election timeout, pre-vote and vote,
 //! becoming leader, BeginQuorumEpoch, EndQuorumEpoch and check-quorum
-//! resignation.
+//! resignation. Votes are asked of, granted among and counted in the
+//! configuration at the end of each node's log (both halves of a joint
+//! one).
 
 use super::{Action, HardState, LeaderState, Node, State, Timer};
 use crate::message::{BeginQuorumEpoch, EndQuorumEpoch, KraftVote, KraftVoteResponse, Message};
@@ -10,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 impl Node {
     /// A voter that heard from no leader in time (for a follower: its fetch
-    /// timeout) starts an election; leaders and observers ignore it.
+    /// timeout) starts an election; leaders and observers (any node that is
+    /// not a voter of its configuration) ignore it.
     pub(super) fn handle_election_timeout(&mut self, out: &mut Vec<Action>) {
         if !self.is_voter() || self.is_leader() {
             return;
@@ -69,7 +72,8 @@ impl Node {
     /// A nominee holding a majority moves on: a prospective candidate to a
     /// candidacy, a candidate to leadership.
     pub(super) fn maybe_end_election(&mut self, out: &mut Vec<Action>) {
-        let won = |granted: &BTreeSet<NodeId>| self.cfg.voters.agrees(|v| granted.contains(&v));
+        let deciding = self.deciding_quorum();
+        let won = |granted: &BTreeSet<NodeId>| deciding.agrees(|v| granted.contains(&v));
         match &self.state {
             State::Prospective { granted } if won(granted) => self.become_candidate(out),
             State::Candidate { granted } if won(granted) => self.become_leader(out),
@@ -108,9 +112,12 @@ impl Node {
         });
     }
 
-    /// REFERENCE item 4: who may grant what, in the request's epoch.
+    /// REFERENCE item 4: who may grant what, in the request's epoch. Only a
+    /// voter of its configuration grants, and only to a candidate of it (a
+    /// refusal is always safe: the candidate counts in its own
+    /// configuration).
     fn can_grant(&self, from: NodeId, m: &KraftVote) -> bool {
-        if !self.is_voter() || !self.cfg.voters.contains(from) || from == self.id {
+        if !self.is_voter() || !self.conf.quorum.contains(from) || from == self.id {
             return false;
         }
         let log_ok = self.log.is_up_to_date(m.last_epoch, m.last_offset);
@@ -143,7 +150,7 @@ impl Node {
         if m.epoch < self.hard.term || self.maybe_transition(m.leader, m.epoch, out) {
             return;
         }
-        if !m.granted || !self.cfg.voters.contains(from) {
+        if !m.granted || !self.conf.quorum.contains(from) {
             return;
         }
         let counted = match &mut self.state {
@@ -167,8 +174,7 @@ impl Node {
             term: self.hard.term,
             payload: Payload::Noop,
         };
-        self.log.push(record.clone());
-        out.push(Action::AppendLog(vec![record]));
+        self.append_records(vec![record], out);
         let leader = LeaderState {
             epoch_start_offset,
             high_watermark: None,
@@ -214,21 +220,21 @@ impl Node {
     }
 
     /// BeginQuorumEpoch: the sender leads `m.epoch`; a node in an older
-    /// epoch, or in this one without a leader, follows it.
+    /// epoch, or in this one without a leader, follows it (even when its
+    /// own configuration, behind the leader's, does not have the sender as
+    /// a voter yet).
     pub(super) fn handle_begin_quorum_epoch(
         &mut self,
         from: NodeId,
         m: BeginQuorumEpoch,
         out: &mut Vec<Action>,
     ) {
-        if !self.cfg.voters.contains(from) {
-            return;
-        }
         self.maybe_transition(Some(from), m.epoch, out);
     }
 
-    /// EndQuorumEpoch: the sender resigns `m.epoch`. Its follower campaigns
-    /// at once when it is the first preferred successor (or when none is
+    /// EndQuorumEpoch: the sender resigns `m.epoch` (it may be a leader
+    /// that its own change removed). Its follower campaigns at once when it
+    /// is a voter and the first preferred successor (or when none is
     /// named). Kafka shortens the other followers' fetch timeouts by rank;
     /// timeouts have no length here, so they keep theirs.
     pub(super) fn handle_end_quorum_epoch(
@@ -237,9 +243,6 @@ impl Node {
         m: EndQuorumEpoch,
         out: &mut Vec<Action>,
     ) {
-        if !self.cfg.voters.contains(from) {
-            return;
-        }
         self.maybe_transition(Some(from), m.epoch, out);
         let follows_sender = self.state == State::Follower { leader: from };
         let first = m.preferred_successors.first().is_none_or(|&s| s == self.id);
@@ -260,7 +263,7 @@ impl Node {
     /// Gives up the epoch: Resigned (nothing durable changes: the epoch's
     /// leader is still this node, which keeps it from voting in the epoch),
     /// then EndQuorumEpoch with the voters best fetched first.
-    fn resign(&mut self, out: &mut Vec<Action>) {
+    pub(super) fn resign(&mut self, out: &mut Vec<Action>) {
         let State::Leader(l) = &self.state else {
             return;
         };

@@ -13,7 +13,9 @@ impl Node {
     pub(super) fn handle_fetch_timeout(&mut self, out: &mut Vec<Action>) {
         match self.state {
             State::Follower { .. } => self.send_fetch(out),
-            State::Unattached if !self.is_voter() => {
+            // An observer that knows no leader, or a leader removed by its
+            // own change once resigned.
+            State::Unattached | State::Resigned if !self.is_voter() => {
                 for to in self.other_voters() {
                     out.push(Action::Send {
                         to,
@@ -61,10 +63,13 @@ impl Node {
             answer.diverging = Some(d);
         } else {
             self.record_fetch(from, m.fetch_offset, out);
-            let State::Leader(l) = &self.state else {
-                unreachable!("checked above");
+            answer.high_watermark = match &self.state {
+                State::Leader(l) => l.high_watermark,
+                // This fetch committed the configuration that removed the
+                // leader, which resigned: it still answers as the epoch's
+                // leader, so that the fetcher learns the commit.
+                _ => Some(self.high_watermark),
             };
-            answer.high_watermark = l.high_watermark;
             answer.records = self
                 .log
                 .slice_from(m.fetch_offset.next(), self.cfg.max_records_per_fetch);
@@ -91,9 +96,10 @@ impl Node {
     /// watermark may advance. With check-quorum, once a majority (the leader
     /// included) has fetched, the check interval starts over.
     fn record_fetch(&mut self, from: NodeId, fetch_offset: LogIndex, out: &mut Vec<Action>) {
-        if from == self.id || !self.cfg.voters.contains(from) {
-            return; // an observer never counts
+        if from == self.id || !self.conf.quorum.contains(from) {
+            return; // an observer (of the leader's configuration) never counts
         }
+        let deciding = self.deciding_quorum();
         let me = self.id;
         // Only a buggy leader can be fetched past its own end.
         let offset = fetch_offset.min(self.log.last_index());
@@ -106,11 +112,7 @@ impl Node {
         *acked = (*acked).max(offset);
         if self.cfg.check_quorum {
             l.fetched.insert(from);
-            if self
-                .cfg
-                .voters
-                .agrees(|v| v == me || l.fetched.contains(&v))
-            {
+            if deciding.agrees(|v| v == me || l.fetched.contains(&v)) {
                 l.fetched.clear();
                 self.set_timer(Timer::CheckQuorum, out);
             }
@@ -119,15 +121,23 @@ impl Node {
     }
 
     /// REFERENCE item 8: the offset held by a majority of voters (the
-    /// leader's log end offset included) becomes the high watermark only if
-    /// it is past the epoch start offset and past the current one.
+    /// leader's log end offset included when it is a voter) becomes the
+    /// high watermark only if it is past the epoch start offset and past
+    /// the current one. The voters are those of the configuration at the
+    /// end of the leader's log (a majority of each half of a joint one).
+    /// A new high watermark may finish a change: C_old,new committed is
+    /// followed by C_new, and a leader that the committed configuration
+    /// leaves out resigns.
     pub(super) fn maybe_advance_high_watermark(&mut self, out: &mut Vec<Action>) {
         let me = self.id;
         let end = self.log.last_index();
+        let deciding = self.deciding_quorum();
         let State::Leader(l) = &mut self.state else {
             return;
         };
-        let majority = self.cfg.voters.committed_index(|v| {
+        // `committed_index` asks only for the voters of `deciding`: the
+        // leader's own end counts only when it is one of them.
+        let majority = deciding.committed_index(|v| {
             if v == me {
                 end
             } else {
@@ -141,6 +151,8 @@ impl Node {
         }
         l.high_watermark = Some(majority);
         self.advance_high_watermark_to(majority, out);
+        self.maybe_leave_joint(out);
+        self.maybe_resign_removed(out);
     }
 
     /// Raises the local high watermark to `hwm` (never lowers it, never past
@@ -157,7 +169,10 @@ impl Node {
         for i in first.0..=hwm.0 {
             let index = LogIndex(i);
             let entry = self.log.get(index).expect("index <= log end").clone();
-            let reply = entry.request().filter(|_| leader);
+            // A joint configuration is half a change: its request is
+            // answered when the final one commits.
+            let joint = entry.config().is_some_and(|q| q.is_joint());
+            let reply = entry.request().filter(|_| leader && !joint);
             out.push(Action::Apply { index, entry });
             if let Some(request) = reply {
                 out.push(Action::Reply {
@@ -229,8 +244,7 @@ impl Node {
         if target >= self.log.last_index() {
             return false;
         }
-        self.log.truncate(target);
-        out.push(Action::TruncateLog { last: target });
+        self.truncate_log(target, out);
         true
     }
 
@@ -253,10 +267,7 @@ impl Node {
         }
         let appended = !records.is_empty();
         if appended {
-            for e in &records {
-                self.log.push(e.clone());
-            }
-            out.push(Action::AppendLog(records));
+            self.append_records(records, out);
         }
         if let Some(hwm) = leader_hwm {
             self.advance_high_watermark_to(hwm, out);
@@ -286,12 +297,17 @@ impl Node {
             }
             return;
         }
+        self.leader_append(Payload::Command { request, data }, out);
+    }
+
+    /// A leader appends a record of its epoch, durably (followers pull it);
+    /// a leader that is its only voter commits it at once.
+    pub(super) fn leader_append(&mut self, payload: Payload, out: &mut Vec<Action>) {
         let entry = Entry {
             term: self.hard.term,
-            payload: Payload::Command { request, data },
+            payload,
         };
-        self.log.push(entry.clone());
-        out.push(Action::AppendLog(vec![entry]));
+        self.append_records(vec![entry], out);
         self.maybe_advance_high_watermark(out);
     }
 }

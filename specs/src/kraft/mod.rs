@@ -16,8 +16,10 @@
 //!   (pre-vote on: asking whether it could win, without bumping the
 //!   epoch), *Candidate*, *Leader*, *Follower* (knows the epoch's leader)
 //!   or *Resigned* (a leader that gave up its epoch). An *observer* — any
-//!   node that is not a voter — is only ever Unattached or Follower: it
-//!   fetches, but never votes and never counts.
+//!   node that is not a voter of its configuration (see *Membership
+//!   change* below) — fetches, but never campaigns, never votes and never
+//!   counts: it is Unattached or Follower, or Leader/Resigned when its
+//!   own change removed it.
 //! - **Election.** On an election timeout a voter becomes a candidate:
 //!   it bumps the epoch, votes for itself durably and sends Vote(epoch,
 //!   last epoch, log end offset) to the voters. With pre-vote it first
@@ -52,7 +54,8 @@
 //!   records after it and the leader's high watermark.
 //! - **High watermark.** The leader sorts the voters' acknowledged offsets
 //!   (its own log end offset included) in descending order and takes the
-//!   one at position ⌊n/2⌋ ([`Majority::committed_index`]); it adopts it
+//!   one at position ⌊n/2⌋ ([`Majority::committed_index`]; the smaller of
+//!   the two halves' for a joint configuration); it adopts it
 //!   only if it is past the epoch start offset (the leader-change record is
 //!   on a majority, which is KRaft's form of Raft's "commit an entry of
 //!   your own term") and past its current high watermark. A new leader
@@ -67,8 +70,9 @@
 //!   not fetched from by a majority within a check interval resigns: it
 //!   becomes Resigned and sends EndQuorumEpoch(preferred successors, best
 //!   fetched first); the first successor campaigns at once.
-//! - **Restart** ([`Node::restore`]). A former leader restarts Resigned in
-//!   its epoch, so that it never votes or leads in it again; a node that
+//! - **Restart** ([`Node::restore`]). The configuration is read from the
+//!   log. A former leader restarts Resigned in its epoch (voter or not),
+//!   so that it never votes or leads in it again; a node that
 //!   knows the epoch's leader restarts as its Follower; one that voted for
 //!   itself restarts Candidate and asks again; one that voted for another
 //!   restarts Voted; anything else restarts Unattached. The high watermark
@@ -76,6 +80,48 @@
 //!   known leader; a candidate that knows the leader of its epoch cannot
 //!   win it — the leader's voters have voted — so following it is the
 //!   same outcome, sooner.)
+//!
+//! # Membership change
+//!
+//! KIP-853 (AddRaftVoter, RemoveRaftVoter), with joint consensus as in
+//! [`crate::raft`] besides ([`Config::reconfig`]; the pure transitions are
+//! [`crate::membership`]'s). **A configuration is a record of the log**
+//! ([`Payload::Config`](crate::types::Payload::Config), KIP-853's
+//! VotersRecord) **and takes effect as soon as it is appended**, committed
+//! or not, as in KIP-853; truncating it away (DivergingEpoch) restores the
+//! one before it. A node's configuration ([`Node::conf`]) is therefore a
+//! function of its log: the last configuration record, else the bootstrap
+//! voters [`Config::voters`]; it is re-read wherever the log changes and
+//! on restart. Everything that counts voters reads it: a node is a voter
+//! iff it is in it (either half of a joint one) — an observer becomes a
+//! voter when the record adding it is in its own log, a removed voter
+//! becomes an observer; a candidate asks all its voters and wins with a
+//! majority of each half; a voter grants only to a candidate of its own
+//! configuration; the high watermark is the offset held by a majority of
+//! each half (the leader's own end counted only if it is a voter of it),
+//! still only past the epoch start offset; BeginQuorumEpoch and
+//! EndQuorumEpoch go to its voters and check-quorum counts them. A named
+//! leader is followed whether or not it is in the follower's (possibly
+//! older) configuration.
+//!
+//! The leader takes a change request ([`Input::ChangeMembership`],
+//! [`Message::MembershipRequest`]) and refuses it
+//! ([`Action::Refuse`]) while a configuration record is above its high
+//! watermark, and, one voter at a time, while it knows no high watermark
+//! in its epoch (KIP-853: its leader-change record must be committed
+//! first). Otherwise it appends the new set (single) or C_old,new
+//! (joint), and in joint mode appends C_new, with the same request id,
+//! once C_old,new is under its high watermark. The administrator is
+//! answered ([`Action::Reply`]) when the final configuration commits; a
+//! retried request id is not appended again. A leader that its change
+//! removed keeps leading (not counting itself) until the configuration
+//! without it commits, then **resigns**, as KIP-853 says ("a leader that
+//! removed itself resigns after the commit"): it takes the check-quorum
+//! path — Resigned in its epoch, which it can then never lead or vote in
+//! again, and EndQuorumEpoch to the voters so that the best one campaigns
+//! at once. As a non-voter it then fetches like an observer that knows no
+//! leader, which finds it the next one. With no configuration record in
+//! any log, all of this is exactly the static protocol.
 //!
 //! # Offsets
 //!
@@ -100,7 +146,8 @@
 //!
 //! One per kind, never per peer ([`Timer`]): `Election` for every voter that
 //! does not lead (for a follower it is the fetch timeout), `Fetch` for
-//! followers and observers, `Heartbeat` for a leader that still has voters
+//! followers and observers (a leader removed by its own change included,
+//! once resigned), `Heartbeat` for a leader that still has voters
 //! to send BeginQuorumEpoch to, `CheckQuorum` for a leader with
 //! `check_quorum`. Timeouts have no length here: a driver picks them (the
 //! model fires any armed timer at any time).
@@ -110,7 +157,11 @@
 //! - Snapshots, FetchSnapshot and a log start offset above 0: no state
 //!   machine snapshot exists in this workspace, and every property here is
 //!   about the log.
-//! - KIP-853 membership change: voters are fixed by [`Config`].
+//! - KIP-853's directory ids, the AddRaftVoter catch-up check (an
+//!   observer is added whether or not it has caught up: it cannot count
+//!   before it holds the record that adds it) and UpdateRaftVoter;
+//!   bootstrapping from a checkpoint's VotersRecord (the bootstrap voters
+//!   are [`Config::voters`]).
 //! - Lengths of timeouts, randomization and backoffs (election backoff,
 //!   EndQuorumEpoch's per-successor backoff: only "the first successor
 //!   campaigns at once" remains), Fetch long-polling (`maxWaitMs`), byte
@@ -124,7 +175,8 @@
 //!   do not exist; a Prospective's loss by a majority of rejections and a
 //!   follower's "fetched recently" check on pre-votes collapse into "retry
 //!   on the next timeout" and "a follower refuses pre-votes".
-//! - Graceful shutdown; the only resignation is check-quorum's.
+//! - Graceful shutdown; the only resignations are check-quorum's and a
+//!   removed leader's.
 //!
 //! Because the model's network may duplicate and reorder, a FetchResponse
 //! echoes the fetch offset and last fetched epoch it answers, and a
@@ -134,16 +186,19 @@
 
 mod election;
 mod fetch;
+mod membership;
+#[cfg(test)]
+mod membership_tests;
 #[cfg(test)]
 mod tests;
 
 use crate::bugs::Bug;
 use crate::invariants::NodeView;
 use crate::log::Log;
-use crate::membership::Membership;
+use crate::membership::{Membership, Mode};
 use crate::message::{Fetch, Message};
-use crate::quorum::Majority;
-use crate::types::{Epoch, LogIndex, NodeId, RenameNodes};
+use crate::quorum::{Majority, Quorum};
+use crate::types::{Entry, Epoch, LogIndex, NodeId, RenameNodes};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -155,11 +210,15 @@ pub use crate::raft::{Action, HardState, Input, Timer};
 /// every node of a cluster).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Config {
-    /// The voters (KIP-595's static `controller.quorum.voters`).
+    /// The bootstrap voters (KIP-595's static `controller.quorum.voters`):
+    /// the voters until the log holds a configuration record.
     pub voters: Majority,
     /// The observers: nodes that fetch but never vote. Any node that is not
-    /// a voter behaves as one; the list tells drivers which nodes exist.
+    /// a voter of its configuration behaves as one; the list tells drivers
+    /// which nodes exist (the ones a membership change may add).
     pub observers: BTreeSet<NodeId>,
+    /// How membership changes are made (KIP-853 is [`Mode::Single`]).
+    pub reconfig: Mode,
     /// At most this many records in one FetchResponse.
     pub max_records_per_fetch: usize,
     /// KIP-996: ask for pre-votes (Prospective) before bumping the epoch.
@@ -181,6 +240,7 @@ impl Config {
         Config {
             voters: Majority::new(voters),
             observers: observers.into_iter().collect(),
+            reconfig: Mode::Joint,
             max_records_per_fetch: 64,
             pre_vote: false,
             check_quorum: false,
@@ -229,10 +289,11 @@ pub struct LeaderState {
     /// past `epoch_start_offset`, then only increasing;
     /// `<= log.last_index()`.
     pub high_watermark: Option<LogIndex>,
-    /// Per other voter, the highest offset it acknowledged by fetching in
-    /// this epoch. A voter absent here has not fetched yet (it still gets
-    /// BeginQuorumEpoch on [`Timer::Heartbeat`]). Observers are not
-    /// tracked: they never count.
+    /// Per other voter (of the current configuration), the highest offset
+    /// it acknowledged by fetching in this epoch (as a voter). A voter
+    /// absent here has not fetched yet (it still gets BeginQuorumEpoch on
+    /// [`Timer::Heartbeat`]). Observers are not tracked: they never count;
+    /// a voter that a configuration removes is forgotten.
     pub end_offsets: BTreeMap<NodeId, LogIndex>,
     /// With check-quorum: the voters that fetched since a majority last
     /// did (then it is cleared). Always empty without check-quorum.
@@ -346,11 +407,13 @@ impl Node {
         log: Log,
         out: &mut Vec<Action>,
     ) -> Node {
-        let voter = cfg.voters.contains(id);
+        let conf = Membership::of_log(&log, &cfg.voters);
+        let voter = conf.quorum.contains(id);
         let state = match (hard.leader, hard.voted_for) {
             (Some(l), _) if l != id => State::Follower { leader: l },
-            _ if !voter => State::Unattached,
+            // A former leader, even one its own change removed.
             (Some(_), _) => State::Resigned,
+            _ if !voter => State::Unattached,
             (None, Some(c)) if c == id => State::Candidate {
                 granted: BTreeSet::from([id]),
             },
@@ -359,7 +422,7 @@ impl Node {
         };
         let mut node = Node {
             hard,
-            conf: Membership::of_log(&log, &cfg.voters),
+            conf,
             log,
             high_watermark: LogIndex(0),
             state,
@@ -392,8 +455,9 @@ impl Node {
             Input::Timeout(Timer::Heartbeat) => self.handle_begin_epoch_timeout(out),
             Input::Timeout(Timer::CheckQuorum) => self.handle_check_quorum_timeout(out),
             Input::Propose { request, data } => self.handle_propose(request, data, out),
-            // Membership change is not implemented for KRaft yet.
-            Input::ChangeMembership { .. } => {}
+            Input::ChangeMembership { request, changes } => {
+                self.handle_change_membership(request, changes, out)
+            }
             Input::Receive { from, msg } => self.handle_message(from, msg, out),
         }
     }
@@ -407,13 +471,15 @@ impl Node {
             Message::Fetch(m) => self.handle_fetch(from, m, out),
             Message::FetchResponse(m) => self.handle_fetch_response(from, m, out),
             Message::ClientRequest(m) => self.handle_propose(m.request, m.data, out),
+            Message::MembershipRequest(m) => {
+                self.handle_change_membership(m.request, m.changes, out)
+            }
             // Raft's messages, and replies meant for clients.
             Message::RequestVote(_)
             | Message::VoteResponse(_)
             | Message::AppendEntries(_)
             | Message::AppendResponse(_)
-            | Message::ClientReply(_)
-            | Message::MembershipRequest(_) => {}
+            | Message::ClientReply(_) => {}
         }
     }
 
@@ -450,15 +516,19 @@ impl Node {
         out.push(Action::SetTimer(t));
     }
 
-    /// The timers a node arms in `state`.
+    /// The timers a node arms in `state` (with its current configuration).
+    /// A non-voter only fetches; one that led (a leader removed by its own
+    /// change, once resigned) fetches like an observer that knows no leader.
     fn timers_for(&self, state: &State) -> &'static [Timer] {
         let voter = self.is_voter();
         match state {
-            State::Leader(_) if self.cfg.voters.voters().len() == 1 => &[],
+            State::Leader(_) if self.other_voters().is_empty() => &[],
             State::Leader(_) if self.cfg.check_quorum => &[Timer::Heartbeat, Timer::CheckQuorum],
             State::Leader(_) => &[Timer::Heartbeat],
             State::Follower { .. } if voter => &[Timer::Election, Timer::Fetch],
-            State::Follower { .. } | State::Unattached if !voter => &[Timer::Fetch],
+            State::Follower { .. } | State::Unattached | State::Resigned if !voter => {
+                &[Timer::Fetch]
+            }
             _ => &[Timer::Election],
         }
     }
@@ -516,7 +586,10 @@ impl Node {
         epoch: Epoch,
         out: &mut Vec<Action>,
     ) -> bool {
-        let leader = leader.filter(|&l| l != self.id && self.cfg.voters.contains(l));
+        // Any named leader is followed, in this node's configuration or
+        // not: a node whose log lags behind a change that added the leader
+        // must still find it to fetch the change.
+        let leader = leader.filter(|&l| l != self.id);
         match leader {
             _ if epoch < self.hard.term => false,
             Some(l) if epoch > self.hard.term || self.hard.leader.is_none() => {
@@ -538,9 +611,10 @@ impl Node {
         self.hard.term
     }
 
-    /// True when the node votes (is not an observer).
+    /// True when the node votes: it is a voter (of either half) of the
+    /// configuration at the end of its log. Otherwise it is an observer.
     pub fn is_voter(&self) -> bool {
-        self.cfg.voters.contains(self.id)
+        self.conf.quorum.contains(self.id)
     }
 
     /// True when the node leads its epoch.
@@ -554,16 +628,75 @@ impl Node {
         self.hard.leader
     }
 
-    /// The other voters, sorted.
+    /// The other voters of the current configuration (both halves of a
+    /// joint one), sorted.
     fn other_voters(&self) -> Vec<NodeId> {
         let me = self.id;
-        self.cfg
-            .voters
+        self.conf
+            .quorum
             .voters()
-            .iter()
-            .copied()
+            .into_iter()
             .filter(|&v| v != me)
             .collect()
+    }
+
+    /// The configuration whose majorities decide votes, the high watermark
+    /// and check-quorum (only C_new of a joint one under the
+    /// `joint-skip-old-majority` bug).
+    fn deciding_quorum(&self) -> Quorum {
+        crate::membership::deciding(&self.conf.quorum, self.cfg.has(Bug::JointSkipOldMajority))
+    }
+
+    // ---- the log and the configuration it carries ------------------------
+
+    /// Appends `records` at the end of the log, durably, keeping the
+    /// configuration in step (a configuration record takes effect here,
+    /// committed or not).
+    fn append_records(&mut self, records: Vec<Entry>, out: &mut Vec<Action>) {
+        let has_config = records.iter().any(|e| e.config().is_some());
+        for e in &records {
+            self.log.push(e.clone());
+        }
+        out.push(Action::AppendLog(records));
+        if has_config {
+            self.refresh_conf(out);
+        }
+    }
+
+    /// Truncates the log after `last`, durably; removing a configuration
+    /// record restores the one before it.
+    fn truncate_log(&mut self, last: LogIndex, out: &mut Vec<Action>) {
+        self.log.truncate(last);
+        out.push(Action::TruncateLog { last });
+        if self.conf.index > last {
+            self.refresh_conf(out);
+        }
+    }
+
+    /// Re-reads the configuration from the log. When it changed: the
+    /// timers follow (a follower that became a voter arms its election
+    /// timer, one that stopped being a voter cancels it, a leader that got
+    /// other voters starts its BeginQuorumEpoch and check-quorum timers),
+    /// and a leader forgets the offsets of voters it no longer has.
+    fn refresh_conf(&mut self, out: &mut Vec<Action>) {
+        let conf = Membership::of_log(&self.log, &self.cfg.voters);
+        if conf == self.conf {
+            return;
+        }
+        let before = self.timers_for(&self.state);
+        self.conf = conf;
+        let after = self.timers_for(&self.state);
+        for t in before.iter().filter(|t| !after.contains(t)) {
+            out.push(Action::CancelTimer(*t));
+        }
+        for &t in after.iter().filter(|t| !before.contains(t)) {
+            self.set_timer(t, out);
+        }
+        let quorum = self.conf.quorum.clone();
+        if let State::Leader(l) = &mut self.state {
+            l.end_offsets.retain(|&v, _| quorum.contains(v));
+            l.fetched.retain(|&v| quorum.contains(v));
+        }
     }
 
     /// The Fetch this node sends now.
@@ -610,12 +743,26 @@ impl Node {
                 self.hard.term
             ));
         }
+        if self.conf != Membership::of_log(&self.log, &self.cfg.voters) {
+            return Err("the configuration is not the log's".into());
+        }
         let hard = self.hard;
-        if !self.is_voter() && !matches!(self.state, State::Unattached | State::Follower { .. }) {
+        // A non-voter never campaigns. It may have led (its own change
+        // removed it: it leads until that change commits, then resigns) or
+        // voted (as a voter, before a change removed it; it then knows the
+        // epoch's leader).
+        let led = matches!(self.state, State::Leader(_) | State::Resigned);
+        if !self.is_voter()
+            && !led
+            && !matches!(self.state, State::Unattached | State::Follower { .. })
+        {
             return Err(format!("observer in state {:?}", self.state));
         }
-        if !self.is_voter() && hard.voted_for.is_some() {
+        if !self.is_voter() && hard.voted_for.is_some() && hard.leader.is_none() {
             return Err("an observer voted".into());
+        }
+        if !self.is_voter() && self.is_leader() && self.conf.is_committed(self.high_watermark) {
+            return Err("a leader removed by a committed configuration still leads".into());
         }
         let me = Some(self.id);
         match &self.state {
@@ -636,7 +783,7 @@ impl Node {
                 if !granted.contains(&self.id) {
                     return Err("a nominee has not granted itself".into());
                 }
-                if granted.iter().any(|&v| !self.cfg.voters.contains(v)) {
+                if granted.iter().any(|&v| !self.conf.quorum.contains(v)) {
                     return Err("an observer's vote was counted".into());
                 }
                 if matches!(self.state, State::Candidate { .. })
@@ -662,7 +809,7 @@ impl Node {
                     }
                 }
                 for (&v, &o) in &l.end_offsets {
-                    if v == self.id || !self.cfg.voters.contains(v) || o > end {
+                    if v == self.id || !self.conf.quorum.contains(v) || o > end {
                         return Err(format!("bad end offset {o} for {v}"));
                     }
                 }
