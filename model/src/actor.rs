@@ -25,11 +25,11 @@
 //! heartbeats and their answers cycle freely and grew the 1-term Raft
 //! model from 8.6 thousand to 2.9 million states.
 
+use crate::config::Plan;
 use kraftwerk_specs::invariants::NodeView;
 use kraftwerk_specs::kraft;
 use kraftwerk_specs::log::Log;
-use crate::config::Plan;
-use kraftwerk_specs::message::{ClientReply, ClientRequest, Message, MembershipRequest};
+use kraftwerk_specs::message::{ClientReply, ClientRequest, MembershipRequest, Message};
 use kraftwerk_specs::raft::{self, Action, HardState, Input, Timer};
 use kraftwerk_specs::types::{NodeId, RenameNodes, RequestId};
 use stateright::actor::{model_timeout, Actor, Id, Out};
@@ -87,7 +87,6 @@ impl Core {
             )),
         }
     }
-
 }
 
 impl AnyNode {

@@ -228,7 +228,7 @@ impl ModelFlags {
         if let Some(n) = self.servers {
             cfg.servers = n;
             if reconfig != Reconfig::None && self.changes.is_none() {
-                cfg.changes = Plan::default_for(n);
+                cfg.changes = Plan::default_for(reconfig, n);
             }
         }
         if let Some(c) = &self.changes {
@@ -334,7 +334,12 @@ impl CheckerFlags {
 
 /// The standard suite a bare `kraftwerk check` runs.
 pub fn default_suite() -> Vec<ModelConfig> {
-    vec![ModelConfig::default_raft(), ModelConfig::default_kraft()]
+    vec![
+        ModelConfig::default_raft(),
+        ModelConfig::default_kraft(),
+        ModelConfig::default_reconfig(Protocol::Raft, Reconfig::Single),
+        ModelConfig::default_reconfig(Protocol::Kraft, Reconfig::Joint),
+    ]
 }
 
 fn usage_error(msg: &str) -> i32 {

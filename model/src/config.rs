@@ -126,13 +126,20 @@ impl Reconfig {
 pub struct Plan(pub Vec<Vec<Vec<VoterChange>>>);
 
 impl Plan {
-    /// The default plan for `servers` voters: add server `servers`, then
-    /// remove server 0.
-    pub fn default_for(servers: usize) -> Plan {
-        Plan(vec![
-            vec![vec![VoterChange::Add(NodeId(servers as u32))]],
-            vec![vec![VoterChange::Remove(NodeId(0))]],
-        ])
+    /// The default plan for `servers` voters: replace server 0 by a new
+    /// server `servers`. One-server mode adds the new server, then removes
+    /// server 0 (`+3,-0`); joint consensus makes it one change (`+3-0`,
+    /// C_old,new = {0,1,2} and {1,2,3}), which is what it exists for, and
+    /// which exhausts where the two-change plan does not (measured: 2.1
+    /// million states in 81 s against more than 3 million unfinished
+    /// after 5 minutes).
+    pub fn default_for(reconfig: Reconfig, servers: usize) -> Plan {
+        let add = VoterChange::Add(NodeId(servers as u32));
+        let remove = VoterChange::Remove(NodeId(0));
+        match reconfig {
+            Reconfig::Joint => Plan(vec![vec![vec![add, remove]]]),
+            _ => Plan(vec![vec![vec![add]], vec![vec![remove]]]),
+        }
     }
 
     /// Parses a `--changes` value.
@@ -299,17 +306,27 @@ impl ModelConfig {
         }
     }
 
-    /// The default membership-change configuration of `protocol`, run by
-    /// the standard suite: 3 voters and a spare server n3; the plan adds
-    /// n3, then removes n0; one term, no client request, no crash, an
-    /// unordered non-duplicating network. (Raft turns the leader no-op on
-    /// under membership change: it is the entry of its own term that a new
-    /// leader commits before a one-server change, as the dissertation
-    /// prescribes.)
+    /// The default membership-change configuration of `protocol`: one
+    /// term, no client request, no crash, an unordered non-duplicating
+    /// network, heartbeats off, and the plan [`Plan::default_for`]: replace
+    /// voter n0 by a spare server.
+    ///
+    /// Raft starts from 3 voters and a spare n3. KRaft starts from 1 voter
+    /// and a spare n1 (an observer until it is added): its fetch timer
+    /// makes every extra server cost far more than in Raft, and with 2
+    /// voters and a spare neither mode exhausted in 2 minutes (measured).
+    /// Raft turns the leader no-op on under membership change: it is the
+    /// entry of its own term a new leader commits before a one-server
+    /// change, as the dissertation prescribes.
     pub fn default_reconfig(protocol: Protocol, reconfig: Reconfig) -> ModelConfig {
+        let servers = match protocol {
+            Protocol::Raft => 3,
+            Protocol::Kraft => 1,
+        };
         ModelConfig {
+            servers,
             reconfig,
-            changes: Plan::default_for(3),
+            changes: Plan::default_for(reconfig, servers),
             values: 0,
             crashes: 0,
             network: NetworkKind::UnorderedNonduplicating,

@@ -54,7 +54,11 @@ always!(
 fn committed_configs(s: &KwState) -> Vec<Quorum> {
     live_views(s)
         .iter()
-        .flat_map(|v| v.committed_entries().iter().filter_map(|e| e.config().cloned()))
+        .flat_map(|v| {
+            v.committed_entries()
+                .iter()
+                .filter_map(|e| e.config().cloned())
+        })
         .collect()
 }
 
@@ -384,6 +388,7 @@ pub fn core(cfg: &ModelConfig) -> Core {
             c.bugs = cfg.bugs.clone();
             c.pre_vote = cfg.pre_vote;
             c.check_quorum = cfg.check_quorum;
+            c.reconfig = cfg.reconfig.mode();
             Core::Kraft(Arc::new(c))
         }
     }

@@ -286,7 +286,7 @@ pub const CATALOGUE: &[BugInfo] = &[
         bounds: Bounds {
             servers: 4,
             max_term: 3,
-            values: 1,
+            values: 0,
             crashes: 0,
             network: "unordered-nonduplicating",
             strategy: "dfs",
@@ -307,15 +307,15 @@ pub const CATALOGUE: &[BugInfo] = &[
             reduced to the unsafe direct switch it exists to prevent.",
         source: "Raft paper (Ongaro & Ousterhout 2014), section 6 and Figure 11",
         bounds: Bounds {
-            servers: 3,
+            servers: 2,
             max_term: 1,
             values: 0,
             crashes: 0,
             network: "unordered-nonduplicating",
             strategy: "bfs",
-            trace_steps: None,
+            trace_steps: Some(9),
             reconfig: "joint",
-            changes: "",
+            changes: "+2+3-1",
         },
     },
 ];

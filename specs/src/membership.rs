@@ -3,7 +3,7 @@
 //!
 //! # Where configurations live and when they take effect
 //!
-//! A configuration is a log entry ([`Payload::Config`]). **It takes effect
+//! A configuration is a log entry ([`crate::types::Payload::Config`]). **It takes effect
 //! as soon as it is in a server's log, committed or not** — the rule of the
 //! Raft dissertation (§4.1) and of KIP-853 (the latest VotersRecord, even
 //! uncommitted). A server's configuration is therefore a function of its

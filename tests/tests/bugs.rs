@@ -40,7 +40,8 @@ fn the_catalogue_says_which_bugs_are_found_at_their_bounds() {
         [
             "vote-without-log-check",
             "unpersisted-vote",
-            "kraft-ignore-diverging-epoch"
+            "kraft-ignore-diverging-epoch",
+            "joint-skip-old-majority"
         ]
     );
 }

@@ -67,6 +67,31 @@ fn bad_usage_is_one_line_and_exit_2() {
         (&["check", "--threads", "0"], "--threads"),
         (&["check", "--observers", "1"], "KRaft"),
         (&["explore", "--addr", "not-an-address"], "cannot listen"),
+        (&["check", "--reconfig", "sometimes"], "unknown reconfig"),
+        (&["check", "--changes", "+3"], "--reconfig"),
+        (
+            &["check", "--reconfig", "joint", "--changes", "3"],
+            "bad --changes",
+        ),
+        (
+            &["check", "--reconfig", "joint", "--changes", "+9"],
+            "at most 7",
+        ),
+        (
+            &["check", "--reconfig", "single", "--heartbeats", "maybe"],
+            "--heartbeats",
+        ),
+        (
+            &[
+                "check",
+                "--reconfig",
+                "joint",
+                "--heartbeats",
+                "off",
+                "--lossy",
+            ],
+            "--lossy",
+        ),
     ];
     for (args, needle) in cases {
         let out = run(args);
@@ -194,4 +219,47 @@ fn kraft_runs_and_reports_its_own_properties() {
         .collect();
     assert!(names.contains(&"monotonic-high-watermark".to_string()));
     assert!(names.contains(&"high-watermark-in-second-epoch".to_string()));
+}
+
+#[test]
+fn a_membership_run_reports_its_plan_and_partners() {
+    let out = run(&[
+        "check",
+        "--reconfig",
+        "joint",
+        "--servers",
+        "2",
+        "--changes",
+        "+2-0",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let j = last_json(&out);
+    assert_eq!(j["reconfig"], "joint");
+    assert_eq!(j["complete"], true);
+    assert_eq!(j["unique_states"], 801);
+    let statuses: Vec<(String, String)> = j["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (name, status) in [
+        ("one-uncommitted-config", "holds"),
+        ("joint-config-committed", "found"),
+        ("final-config-committed", "found"),
+        ("removed-leader-stepped-down", "found"),
+    ] {
+        assert!(
+            statuses.contains(&(name.to_string(), status.to_string())),
+            "{name} {status}: {statuses:?}"
+        );
+    }
 }

@@ -186,3 +186,108 @@ fn recv0(msg: Message) -> Input {
         msg,
     }
 }
+
+impl Cluster {
+    /// Delivers the first queued message from `from` to `to`, if any.
+    fn deliver(&mut self, from: u32, to: u32) {
+        let pos = self
+            .queue
+            .iter()
+            .position(|(f, t, _)| *f == NodeId(from) && *t == NodeId(to))
+            .unwrap_or_else(|| panic!("no message n{from} → n{to} in flight"));
+        let (f, t, msg) = self.queue.remove(pos).expect("present");
+        self.input(t, Input::Receive { from: f, msg });
+    }
+
+    /// Drops every message in flight (a network may lose or delay them).
+    fn drop_all(&mut self) {
+        self.queue.clear();
+    }
+}
+
+/// The raft-dev bug of July 2015, step by step on four voters {0,1,2,3}:
+/// the term-1 leader n0 appends D = {0,1,3}; n1 wins term 2 under the old
+/// configuration and, with the bug, appends E = {0,1,2} before anything
+/// of its term is committed; E's majority {1,2} commits it; n0 then wins
+/// term 3 with D's majority {0,3} without E. With the fix, n1 refuses E.
+fn raft_dev_2015(bug: bool) -> (Cluster, bool) {
+    let mut c = Cluster::new(&[0, 1, 2, 3], &[0, 1, 2, 3], Mode::Single);
+    let mut cfg = (*c.nodes[&NodeId(0)].cfg).clone();
+    if bug {
+        cfg.bugs.insert(Bug::SingleChangeWithoutTermCommit);
+    }
+    let cfg = Arc::new(cfg);
+    for n in c.nodes.values_mut() {
+        n.cfg = cfg.clone();
+    }
+    let d = RequestId { client: 7, seq: 0 };
+    let e = RequestId { client: 7, seq: 1 };
+    // Term 1: n0 elected by n1 and n2; it appends D (the bug lets it skip
+    // committing its no-op first) and nothing reaches anyone.
+    c.input(NodeId(0), Input::Timeout(Timer::Election));
+    c.deliver(0, 1);
+    c.deliver(0, 2);
+    c.deliver(1, 0);
+    c.deliver(2, 0);
+    assert!(c.nodes[&NodeId(0)].is_leader());
+    let remove = |n| vec![VoterChange::Remove(NodeId(n))];
+    c.input(
+        NodeId(0),
+        Input::ChangeMembership {
+            request: d,
+            changes: remove(2),
+        },
+    );
+    c.drop_all();
+    // Term 2: n1 elected by n2 and n3 under {0,1,2,3}; it appends E.
+    c.input(NodeId(1), Input::Timeout(Timer::Election));
+    c.deliver(1, 0); // n0 learns term 2 and refuses (its log is longer)
+    c.deliver(1, 2);
+    c.deliver(1, 3);
+    c.deliver(2, 1);
+    c.deliver(3, 1);
+    assert!(c.nodes[&NodeId(1)].is_leader());
+    c.input(
+        NodeId(1),
+        Input::ChangeMembership {
+            request: e,
+            changes: remove(3),
+        },
+    );
+    let appended = c.nodes[&NodeId(1)].conf.quorum == simple(&[0, 1, 2]);
+    // Only n2 hears from n1 (n0 and n3 are cut off).
+    c.queue.retain(|(_, to, _)| *to == NodeId(2));
+    c.settle();
+    c.drop_all();
+    // Term 3: n0, still in D = {0,1,3} if it appended it, asks n1 and n3.
+    c.input(NodeId(0), Input::Timeout(Timer::Election));
+    c.queue.retain(|(_, to, _)| *to == NodeId(3));
+    c.settle();
+    (c, appended)
+}
+
+#[test]
+fn raft_dev_2015_bug_loses_a_committed_configuration() {
+    let (c, appended) = raft_dev_2015(true);
+    assert!(appended);
+    // E was acknowledged in term 2; then n0 commits D in term 3 (on n0
+    // and n3): two conflicting configurations were both acknowledged.
+    assert_eq!(c.replies[0], RequestId { client: 7, seq: 1 }, "E committed");
+    let n0 = &c.nodes[&NodeId(0)];
+    assert!(n0.is_leader(), "n0 leads term 3 with D's majority {{0,3}}");
+    assert_eq!(n0.hard.term, Term(3));
+    let views: Vec<_> = c.nodes.values().map(|n| n.view()).collect();
+    let mut history = crate::invariants::History::default();
+    history
+        .acked
+        .insert((LogIndex(2), RequestId { client: 7, seq: 1 }), Term(2));
+    assert!(!crate::invariants::leader_completeness(&views, &history));
+}
+
+#[test]
+fn raft_dev_2015_fix_refuses_the_second_change() {
+    let (c, appended) = raft_dev_2015(false);
+    assert!(!appended);
+    assert!(c.refusals.contains(&Refusal::NoCommitInTerm));
+    assert!(c.replies.is_empty());
+}

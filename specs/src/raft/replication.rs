@@ -259,12 +259,25 @@ impl Node {
         if !self.is_leader() {
             return;
         }
-        if let Some(index) = self.log.index_of_request(request) {
-            let done = self.conf.is_committed(self.commit) && !self.conf.is_joint();
-            if done && index <= self.commit {
+        if self.log.index_of_request(request).is_some() {
+            // Answered once the request's last entry — its final
+            // configuration (C_new of a joint change carries the same id) —
+            // is committed.
+            let last = self
+                .log
+                .entries()
+                .iter()
+                .rposition(|e| e.request() == Some(request))
+                .map_or(LogIndex(0), |p| LogIndex(p as u64 + 1));
+            let is_final = self
+                .log
+                .get(last)
+                .and_then(|e| e.config())
+                .is_some_and(|q| !q.is_joint());
+            if is_final && last <= self.commit {
                 out.push(Action::Reply {
                     request,
-                    index: self.conf.index,
+                    index: last,
                     term: self.hard.term,
                 });
             }
