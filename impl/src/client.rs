@@ -82,14 +82,32 @@ impl Client {
 
     /// Runs `cmd` on the cluster, retrying with the same request id.
     pub async fn run(&mut self, cmd: Command) -> Result<Outcome, String> {
+        self.request(|request| ClientMsg::Command { request, cmd })
+            .await
+    }
+
+    /// Asks the cluster to change its voters (joint consensus), retrying
+    /// with the same request id; answered once the final configuration
+    /// commits.
+    pub async fn change_membership(
+        &mut self,
+        changes: Vec<kraftwerk_specs::membership::VoterChange>,
+    ) -> Result<Outcome, String> {
+        self.request(|request| ClientMsg::ChangeMembership { request, changes })
+            .await
+    }
+
+    /// Sends the request `make` builds with a fresh id until a leader
+    /// answers it, following leader hints.
+    async fn request(
+        &mut self,
+        make: impl FnOnce(RequestId) -> ClientMsg,
+    ) -> Result<Outcome, String> {
         self.seq += 1;
-        let msg = ClientMsg::Command {
-            request: RequestId {
-                client: self.client,
-                seq: self.seq,
-            },
-            cmd,
-        };
+        let msg = make(RequestId {
+            client: self.client,
+            seq: self.seq,
+        });
         let start = Instant::now();
         let mut last_err = String::from("no node answered");
         let mut backoff = Duration::from_millis(10);
@@ -114,6 +132,7 @@ impl Client {
                         _ => self.next_node(),
                     }
                 }
+                Ok(ClientResp::Refused(why)) => return Err(format!("refused: {why}")),
                 Ok(ClientResp::Error(e)) => {
                     last_err = e;
                     self.next_node();

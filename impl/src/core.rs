@@ -63,6 +63,11 @@ impl AnyNode {
             Protocol::Raft => {
                 let mut cfg = raft::Config::new(voters.iter().copied());
                 cfg.leader_noop = true;
+                // Non-voting servers are replicated to, so that an
+                // administrator can add them once they have caught up.
+                cfg.servers.extend(observers.iter().copied());
+                cfg.servers.sort();
+                cfg.servers.dedup();
                 AnyNode::Raft(raft::Node::restore(id, Arc::new(cfg), hard, log, out))
             }
             Protocol::Kraft => {

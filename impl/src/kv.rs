@@ -56,6 +56,8 @@ pub enum Outcome {
     },
     /// The entry's data is not a command (ignored by the state machine).
     Invalid,
+    /// A membership change completed (its final configuration committed).
+    Reconfigured,
 }
 
 /// The map, plus each client's latest outcome (to answer a retried request

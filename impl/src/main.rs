@@ -55,10 +55,11 @@ enum Cmd {
         /// The protocol.
         #[arg(long, value_enum, default_value = "raft")]
         protocol: Protocol,
-        /// This node only observes (KRaft).
+        /// This node starts as a non-voter (KRaft: an observer).
         #[arg(long)]
         observer: bool,
-        /// The cluster's observers (KRaft), the same list on every node.
+        /// The cluster's non-voting servers (KRaft: observers), the same
+        /// list on every node; `reconfig --add` can make them voters.
         #[arg(long, value_delimiter = ',')]
         observers: Vec<u32>,
         /// The cluster id in every frame.
@@ -98,6 +99,19 @@ enum Cmd {
         /// The value to set (delete if omitted).
         #[arg(long)]
         new: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Change the voters (joint consensus: C_old,new, then C_new); prints
+    /// OK once the new configuration is committed.
+    Reconfig {
+        /// Servers to make voters (they must be running: started as
+        /// `--observers` of the cluster).
+        #[arg(long, value_delimiter = ',')]
+        add: Vec<u32>,
+        /// Voters to remove (a removed leader steps down).
+        #[arg(long, value_delimiter = ',')]
+        remove: Vec<u32>,
         #[command(flatten)]
         target: Target,
     },
@@ -234,7 +248,27 @@ fn one(target: &Target, cmd: Command) -> Result<(), Failure> {
             )))
         }
         Outcome::Invalid => return Err(failed("the cluster could not decode the command")),
+        Outcome::Reconfigured => println!("OK"),
     }
+    Ok(())
+}
+
+/// `reconfig --add 4 --remove 1`: one joint-consensus change.
+fn reconfig(target: &Target, add: &[u32], remove: &[u32]) -> Result<(), Failure> {
+    use kraftwerk_specs::membership::VoterChange;
+    use kraftwerk_specs::types::NodeId;
+    let changes: Vec<VoterChange> = add
+        .iter()
+        .map(|&n| VoterChange::Add(NodeId(n)))
+        .chain(remove.iter().map(|&n| VoterChange::Remove(NodeId(n))))
+        .collect();
+    if changes.is_empty() {
+        return Err(usage("reconfig needs --add N or --remove N"));
+    }
+    let addrs = target.client_addrs.values().cloned().collect();
+    let mut c = Client::new(addrs, target.cluster_id);
+    block_on(async move { c.change_membership(changes).await })?.map_err(failed)?;
+    println!("OK");
     Ok(())
 }
 
@@ -268,9 +302,6 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             }
             if observer && !observers.contains(&id) {
                 observers.push(id);
-            }
-            if protocol == Protocol::Raft && !observers.is_empty() {
-                return Err(usage("observers exist only in KRaft (--protocol kraft)"));
             }
             server::serve(ServeConfig {
                 id,
@@ -316,6 +347,11 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             },
         ),
         Cmd::Status { target } => status(&target),
+        Cmd::Reconfig {
+            add,
+            remove,
+            target,
+        } => reconfig(&target, &add, &remove),
         Cmd::Bench {
             clients,
             requests,

@@ -3,6 +3,7 @@
 
 use crate::core::Status;
 use crate::kv::{Command, Outcome};
+use kraftwerk_specs::membership::VoterChange;
 use kraftwerk_specs::message::Message;
 use kraftwerk_specs::types::RequestId;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,14 @@ pub enum ClientMsg {
     },
     /// Ask for the node's status.
     Status,
+    /// Change the voters (joint consensus); answered once the final
+    /// configuration commits.
+    ChangeMembership {
+        /// Its id; a retry reuses it.
+        request: RequestId,
+        /// The changes.
+        changes: Vec<VoterChange>,
+    },
 }
 
 /// A node's answer.
@@ -46,4 +55,7 @@ pub enum ClientResp {
     Status(Status),
     /// The request failed on the node.
     Error(String),
+    /// The leader refused a membership change (the reason); retrying the
+    /// same request elsewhere would not help.
+    Refused(String),
 }

@@ -9,7 +9,7 @@
 //! depends on is on disk.
 
 use crate::core::{apply_inputs, AnyNode, Protocol};
-use crate::kv::{Command, Kv};
+use crate::kv::{Command, Kv, Outcome};
 use crate::proto::ClientResp;
 use crate::storage::Storage;
 use crate::transport::{accept_clients, accept_peers, send_to_peer};
@@ -66,6 +66,11 @@ const BATCH_MAX: usize = 4096;
 pub(crate) enum Event {
     Peer(NodeId, Message),
     Client(RequestId, Command, oneshot::Sender<ClientResp>),
+    Admin(
+        RequestId,
+        Vec<kraftwerk_specs::membership::VoterChange>,
+        oneshot::Sender<ClientResp>,
+    ),
     Status(oneshot::Sender<ClientResp>),
 }
 
@@ -152,6 +157,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             kv: Kv::default(),
             deadlines: BTreeMap::new(),
             pending: HashMap::new(),
+            admin: std::collections::HashSet::new(),
             peers: out_peers,
             bad,
         };
@@ -174,6 +180,8 @@ struct Runtime {
     kv: Kv,
     deadlines: BTreeMap<Timer, Instant>,
     pending: HashMap<RequestId, Vec<oneshot::Sender<ClientResp>>>,
+    /// Membership-change requests waiting for their final configuration.
+    admin: std::collections::HashSet<RequestId>,
     peers: HashMap<NodeId, mpsc::Sender<Message>>,
     /// Bad frames dropped by the connection tasks.
     bad: Arc<AtomicU64>,
@@ -230,6 +238,15 @@ impl Runtime {
         match ev {
             Event::Peer(from, msg) => inputs.push(Input::Receive { from, msg }),
             Event::Status(tx) => statuses.push(tx),
+            Event::Admin(request, changes, tx) => {
+                if !self.node.is_leader() {
+                    let _ = tx.send(self.not_leader());
+                    return;
+                }
+                self.admin.insert(request);
+                self.pending.entry(request).or_default().push(tx);
+                inputs.push(Input::ChangeMembership { request, changes });
+            }
             Event::Client(request, cmd, tx) => {
                 if !self.node.is_leader() {
                     let _ = tx.send(self.not_leader());
@@ -274,6 +291,9 @@ impl Runtime {
                     self.deadlines.remove(&t);
                 }
                 Action::Apply { entry, .. } => self.kv.apply(&entry),
+                Action::Reply { request, .. } if self.admin.remove(&request) => {
+                    replies.push((request, Some(Outcome::Reconfigured)))
+                }
                 Action::Reply { request, .. } => replies.push((request, self.kv.outcome(request))),
                 Action::Refuse { request, reason } => refusals.push((request, reason)),
             }
@@ -296,7 +316,7 @@ impl Runtime {
         }
         for (request, reason) in refusals {
             for tx in self.pending.remove(&request).unwrap_or_default() {
-                let _ = tx.send(ClientResp::Error(format!("{request} refused: {reason}")));
+                let _ = tx.send(ClientResp::Refused(reason.to_string()));
             }
         }
         if self.pending.len() > PENDING_SWEEP {

@@ -146,6 +146,9 @@ pub(crate) async fn accept_clients(
                         let (otx, orx) = oneshot::channel();
                         let ev = match m {
                             ClientMsg::Command { request, cmd } => Event::Client(request, cmd, otx),
+                            ClientMsg::ChangeMembership { request, changes } => {
+                                Event::Admin(request, changes, otx)
+                            }
                             ClientMsg::Status => Event::Status(otx),
                         };
                         if tx.send(ev).await.is_err() {

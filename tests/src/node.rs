@@ -118,6 +118,8 @@ pub struct Cluster {
     pub clients: BTreeMap<u32, String>,
     /// The running processes by id.
     pub procs: BTreeMap<u32, Child>,
+    /// Servers that start as non-voters (`--observers`).
+    pub observers: Vec<u32>,
 }
 
 fn map_arg(m: &BTreeMap<u32, String>) -> String {
@@ -142,6 +144,7 @@ impl Cluster {
             peers,
             clients,
             procs: BTreeMap::new(),
+            observers: Vec::new(),
         }
     }
 
@@ -170,6 +173,12 @@ impl Cluster {
             "--protocol".into(),
             self.protocol.clone(),
         ]
+        .into_iter()
+        .chain((!self.observers.is_empty()).then(|| {
+            let ids: Vec<String> = self.observers.iter().map(|i| i.to_string()).collect();
+            format!("--observers={}", ids.join(","))
+        }))
+        .collect()
     }
 
     /// Starts (or restarts) node `id`.

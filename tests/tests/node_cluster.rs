@@ -197,3 +197,43 @@ fn a_retried_request_is_applied_once() {
         other => panic!("unexpected answer {other:?}"),
     }
 }
+
+/// Joint consensus on a real cluster: voters {1,2,3} and a non-voter 4;
+/// replace 1 by 4, then 1 can be killed and the cluster still writes with
+/// {2,3,4}, and every acknowledged write is there.
+fn replace_a_voter(protocol: &str) {
+    let mut c = Cluster::new(protocol, 4);
+    c.observers = vec![4];
+    c.start_all();
+    c.wait_leader(&[1, 2, 3], LIMIT);
+    c.put(&[], "before", "change");
+    let out = c.cli(&[], &["reconfig", "--add", "4", "--remove", "1"]);
+    assert!(
+        out.status.success(),
+        "reconfig: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The change is committed: n1 may go, and n4's vote now counts.
+    c.kill(1);
+    c.put(&[2, 3, 4], "after", "change");
+    c.kill(2);
+    c.start(2);
+    c.wait_leader(&[2, 3, 4], LIMIT);
+    assert_eq!(c.get(&[2, 3, 4], "before"), "change");
+    assert_eq!(c.get(&[2, 3, 4], "after"), "change");
+    // A change that changes nothing is refused in one line.
+    let out = c.cli(&[2, 3, 4], &["reconfig", "--add", "4"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused") && err.lines().count() == 1, "{err}");
+}
+
+#[test]
+fn raft_cluster_replaces_a_voter_by_joint_consensus() {
+    replace_a_voter("raft");
+}
+
+#[test]
+fn kraft_cluster_replaces_a_voter_by_joint_consensus() {
+    replace_a_voter("kraft");
+}
