@@ -206,7 +206,12 @@ impl ModelFlags {
             ModelConfig::default_reconfig(protocol, reconfig)
         };
         if let Some(b) = bug {
-            if b.info().protocol != protocol.to_string() {
+            if !b
+                .info()
+                .protocol
+                .split(',')
+                .any(|p| p == protocol.to_string())
+            {
                 return Err(format!(
                     "bug '{}' lives in {}, not {protocol}",
                     b.info().name,

@@ -39,7 +39,8 @@ pub struct BugInfo {
     pub bug: Bug,
     /// Its command-line name.
     pub name: &'static str,
-    /// The protocol it lives in (`raft` or `kraft`).
+    /// The protocols it lives in (`raft`, `kraft`, or `raft,kraft`; the
+    /// first is the default of `check --bug`).
     pub protocol: &'static str,
     /// The property expected to break.
     pub breaks: &'static str,
@@ -274,7 +275,7 @@ pub const CATALOGUE: &[BugInfo] = &[
     BugInfo {
         bug: Bug::SingleChangeWithoutTermCommit,
         name: "single-change-without-term-commit",
-        protocol: "raft",
+        protocol: "raft,kraft",
         breaks: "state-machine-safety",
         description: "One-server membership change without Ongaro's fix: a new leader appends a \
             configuration before any entry of its own term is committed. A leader of an earlier \
@@ -298,7 +299,7 @@ pub const CATALOGUE: &[BugInfo] = &[
     BugInfo {
         bug: Bug::JointSkipOldMajority,
         name: "joint-skip-old-majority",
-        protocol: "raft",
+        protocol: "raft,kraft",
         breaks: "one-uncommitted-config",
         description: "In the joint configuration C_old,new a leader counts only the majority of \
             C_new, for votes and for commitment. C_old,new then commits without C_old's \
