@@ -226,6 +226,7 @@ impl ModelFlags {
             cfg.values = bounds.values;
             cfg.crashes = bounds.crashes;
             cfg.network = NetworkKind::parse(bounds.network)?;
+            cfg.heartbeats = bounds.heartbeats;
             if !bounds.changes.is_empty() {
                 cfg.changes = Plan::parse(bounds.changes)?;
             }

@@ -14,3 +14,4 @@ pub mod model;
 pub mod report;
 pub mod run;
 pub mod trace;
+pub mod walk;

@@ -6,7 +6,7 @@ use crate::config::ModelConfig;
 use crate::model::{build, KwModel};
 use crate::trace::{render_trace, Trace};
 use serde::Serialize;
-use stateright::{Checker, Expectation, HasDiscoveries, Model, UniformChooser};
+use stateright::{Checker, Expectation, HasDiscoveries, Model};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -174,7 +174,7 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
         builder = builder.target_max_depth(d);
     }
     let max_states = match (opts.strategy, opts.max_states) {
-        (Strategy::Simulation, None) => Some(1_000_000),
+        (Strategy::Simulation, None) => Some(5_000_000),
         (_, m) => m,
     };
     if let Some(n) = max_states {
@@ -190,11 +190,28 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
     let (unique, states, max_depth, discoveries) = match opts.strategy {
         Strategy::Bfs => collect(drive(builder.spawn_bfs(), opts, started)),
         Strategy::Dfs => collect(drive(builder.spawn_dfs(), opts, started)),
-        Strategy::Simulation => collect(drive(
-            builder.spawn_simulation(opts.seed, UniformChooser),
-            opts,
-            started,
-        )),
+        Strategy::Simulation => {
+            let w = crate::walk::random_walks(
+                &build(cfg),
+                opts.seed,
+                max_states.unwrap_or(1_000_000),
+                opts.stop_on_violation,
+                |states, unique, depth| {
+                    if opts.progress {
+                        eprintln!(
+                            "progress: {:>6.1}s  states {:>12}  unique {:>11}  depth {:>4}  (random walks)",
+                            started.elapsed().as_secs_f64(),
+                            states,
+                            unique,
+                            depth
+                        );
+                    }
+                },
+            );
+            let mut d = w.discoveries;
+            d.sort_by_key(|(n, _)| *n);
+            Ok((w.unique, w.states, w.max_depth, d))
+        }
     }?;
     let elapsed_ms = started.elapsed().as_millis();
 

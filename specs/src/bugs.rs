@@ -68,7 +68,9 @@ pub struct Bounds {
     pub crashes: usize,
     /// The `--network` spelling.
     pub network: &'static str,
-    /// The `--strategy`: `bfs` (shortest trace) or `dfs`.
+    /// The `--strategy`: `bfs` (shortest trace), `dfs`, or `simulation`
+    /// (seeded random walks, seed 0: deterministic, for counterexamples
+    /// deeper than an exhaustive search reaches).
     pub strategy: &'static str,
     /// Length of the counterexample `check --bug NAME` finds at these
     /// bounds, or `None` when it finds none within a minute on two cores:
@@ -78,6 +80,8 @@ pub struct Bounds {
     pub trace_steps: Option<usize>,
     /// The `--reconfig` spelling (`none`, `joint` or `single`).
     pub reconfig: &'static str,
+    /// Whether the leader's heartbeat timer fires (`--heartbeats`).
+    pub heartbeats: bool,
     /// The `--changes` spelling: the membership changes an administrator
     /// requests (empty: the model's default plan).
     pub changes: &'static str,
@@ -101,6 +105,8 @@ impl Bounds {
             self.strategy.to_string(),
             "--reconfig".into(),
             self.reconfig.to_string(),
+            "--heartbeats".into(),
+            if self.heartbeats { "on" } else { "off" }.into(),
         ]
         .into_iter()
         .chain(
@@ -140,7 +146,7 @@ pub const CATALOGUE: &[BugInfo] = &[
         bug: Bug::CommitPreviousTerm,
         name: "commit-previous-term",
         protocol: "raft",
-        breaks: "state-machine-safety",
+        breaks: "leader-completeness",
         description: "A leader advances its commit index over an entry of an earlier term as soon \
             as a majority holds it. A later leader that never had the entry can still be elected \
             and overwrite it, so an entry that was applied (and acknowledged) is lost.",
@@ -151,9 +157,10 @@ pub const CATALOGUE: &[BugInfo] = &[
             values: 2,
             crashes: 0,
             network: "unordered-nonduplicating",
-            strategy: "bfs",
-            trace_steps: None,
+            strategy: "simulation",
+            trace_steps: Some(42),
             reconfig: "none",
+            heartbeats: true,
             changes: "",
         },
     },
@@ -174,6 +181,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             strategy: "bfs",
             trace_steps: Some(9),
             reconfig: "none",
+            heartbeats: true,
             changes: "",
         },
     },
@@ -195,6 +203,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             strategy: "bfs",
             trace_steps: Some(8),
             reconfig: "none",
+            heartbeats: true,
             changes: "",
         },
     },
@@ -213,9 +222,10 @@ pub const CATALOGUE: &[BugInfo] = &[
             values: 2,
             crashes: 0,
             network: "unordered-nonduplicating",
-            strategy: "bfs",
-            trace_steps: None,
+            strategy: "simulation",
+            trace_steps: Some(40),
             reconfig: "none",
+            heartbeats: false,
             changes: "",
         },
     },
@@ -241,6 +251,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             strategy: "bfs",
             trace_steps: None,
             reconfig: "none",
+            heartbeats: true,
             changes: "",
         },
     },
@@ -269,6 +280,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             strategy: "bfs",
             trace_steps: Some(8),
             reconfig: "none",
+            heartbeats: true,
             changes: "",
         },
     },
@@ -276,7 +288,7 @@ pub const CATALOGUE: &[BugInfo] = &[
         bug: Bug::SingleChangeWithoutTermCommit,
         name: "single-change-without-term-commit",
         protocol: "raft,kraft",
-        breaks: "state-machine-safety",
+        breaks: "leader-completeness",
         description: "One-server membership change without Ongaro's fix: a new leader appends a \
             configuration before any entry of its own term is committed. A leader of an earlier \
             term may have appended a different, uncommitted change; the two new configurations \
@@ -293,6 +305,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             strategy: "dfs",
             trace_steps: None,
             reconfig: "single",
+            heartbeats: false,
             changes: "-3|-2",
         },
     },
@@ -316,6 +329,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             strategy: "bfs",
             trace_steps: Some(9),
             reconfig: "joint",
+            heartbeats: false,
             changes: "+2+3-1",
         },
     },
