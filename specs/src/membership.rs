@@ -177,6 +177,7 @@ pub fn apply(voters: &Majority, changes: &[VoterChange]) -> Majority {
     Majority::new(v)
 }
 
+// ANCHOR: propose
 /// The configuration entry a leader appends for `changes`, from the
 /// committed, non-joint configuration `current`.
 ///
@@ -211,6 +212,7 @@ pub fn propose(current: &Quorum, changes: &[VoterChange], mode: Mode) -> Result<
         }
     }
 }
+// ANCHOR_END: propose
 
 /// Joint consensus's second step: the configuration that follows a
 /// committed `C_old,new` (`None` for a simple one).
@@ -221,6 +223,7 @@ pub fn leave_joint(current: &Quorum) -> Option<Quorum> {
     }
 }
 
+// ANCHOR: deciding
 /// The configuration whose majorities decide: `quorum` itself, or, with
 /// the `joint-skip-old-majority` bug, only the new half of a joint one.
 pub fn deciding(quorum: &Quorum, skip_old_majority: bool) -> Quorum {
@@ -229,6 +232,7 @@ pub fn deciding(quorum: &Quorum, skip_old_majority: bool) -> Quorum {
         q => q.clone(),
     }
 }
+// ANCHOR_END: deciding
 
 #[cfg(test)]
 mod tests {

@@ -73,6 +73,7 @@ pub static NO_VOTERS: Quorum = Quorum::Simple(Majority::empty());
 /// A set of no voters (for tests).
 pub static NO_MAJORITY: Majority = Majority::empty();
 
+// ANCHOR: quorum
 /// A quorum configuration: simple, or joint (old and new must both agree).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Quorum {
@@ -86,6 +87,7 @@ pub enum Quorum {
         new: Majority,
     },
 }
+// ANCHOR_END: quorum
 
 impl Quorum {
     /// A simple majority configuration.
@@ -116,6 +118,7 @@ impl Quorum {
         }
     }
 
+    // ANCHOR: joint_counting
     /// True when the voters for which `yes` holds form a quorum.
     pub fn agrees(&self, yes: impl Fn(NodeId) -> bool) -> bool {
         match self {
@@ -133,6 +136,7 @@ impl Quorum {
             }
         }
     }
+    // ANCHOR_END: joint_counting
 }
 
 impl RenameNodes for Majority {

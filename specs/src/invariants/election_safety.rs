@@ -9,6 +9,7 @@
 
 use super::{History, NodeView};
 
+// ANCHOR: election_safety
 /// True when no term has two leaders, now or in the past.
 pub fn election_safety(nodes: &[NodeView<'_>], history: &History) -> bool {
     let past_ok = history.leaders.values().all(|s| s.len() <= 1);
@@ -31,6 +32,7 @@ pub fn election_safety(nodes: &[NodeView<'_>], history: &History) -> bool {
     });
     past_ok && now_ok && known_ok
 }
+// ANCHOR_END: election_safety
 
 #[cfg(test)]
 mod tests {

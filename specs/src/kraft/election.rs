@@ -163,6 +163,7 @@ impl Node {
         }
     }
 
+    // ANCHOR: become_leader
     /// KIP-595: the new leader records where its epoch starts, makes its
     /// leadership durable, appends the leader-change record and tells the
     /// voters.
@@ -188,6 +189,7 @@ impl Node {
         // A single voter is its own majority.
         self.maybe_advance_high_watermark(out);
     }
+    // ANCHOR_END: become_leader
 
     fn send_begin_quorum_epoch(&self, to: NodeId, out: &mut Vec<Action>) {
         out.push(Action::Send {

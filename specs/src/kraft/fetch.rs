@@ -80,6 +80,7 @@ impl Node {
         });
     }
 
+    // ANCHOR: divergence
     /// Kafka's `validateOffsetAndEpoch`: `None` when the leader's log holds
     /// the fetcher's last fetched epoch up to its fetch offset; otherwise
     /// where the logs part.
@@ -91,6 +92,7 @@ impl Node {
         (epoch != m.last_fetched_epoch || end_offset < m.fetch_offset)
             .then_some(DivergingEpoch { epoch, end_offset })
     }
+    // ANCHOR_END: divergence
 
     /// A valid fetch from a voter acknowledges its fetch offset; the high
     /// watermark may advance. With check-quorum, once a majority (the leader
@@ -228,6 +230,7 @@ impl Node {
         }
     }
 
+    // ANCHOR: truncate_to
     /// Kafka's `truncateToEndOffset`: to the end of the diverging epoch in
     /// this log, or to the leader's end of it if shorter — but never below
     /// the high watermark (Kafka raises an error there; it cannot happen
@@ -247,6 +250,7 @@ impl Node {
         self.truncate_log(target, out);
         true
     }
+    // ANCHOR_END: truncate_to
 
     /// Appends the leader's records after the log end and sets the high
     /// watermark to min(leader's, log end offset). Returns true when

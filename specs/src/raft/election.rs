@@ -39,6 +39,7 @@ impl Node {
         self.maybe_become_leader(out);
     }
 
+    // ANCHOR: request_vote
     /// Grants the vote when the request is of the current term, the node has
     /// not voted for someone else in it, and the candidate's log is at least
     /// as up to date as its own (§5.4.1). The vote is persisted before the
@@ -70,6 +71,7 @@ impl Node {
             }),
         });
     }
+    // ANCHOR_END: request_vote
 
     /// Counts a granted vote of the current term; a majority makes a leader.
     pub(super) fn handle_vote_response(

@@ -205,6 +205,7 @@ impl Cluster {
     }
 }
 
+// ANCHOR: raft_dev_2015
 /// The raft-dev bug of July 2015, step by step on four voters {0,1,2,3}:
 /// the term-1 leader n0 appends D = {0,1,3}; n1 wins term 2 under the old
 /// configuration and, with the bug, appends E = {0,1,2} before anything
@@ -265,7 +266,9 @@ fn raft_dev_2015(bug: bool) -> (Cluster, bool) {
     c.settle();
     (c, appended)
 }
+// ANCHOR_END: raft_dev_2015
 
+// ANCHOR: raft_dev_2015_tests
 #[test]
 fn raft_dev_2015_bug_loses_a_committed_configuration() {
     let (c, appended) = raft_dev_2015(true);
@@ -283,6 +286,7 @@ fn raft_dev_2015_bug_loses_a_committed_configuration() {
         .insert((LogIndex(2), RequestId { client: 7, seq: 1 }), Term(2));
     assert!(!crate::invariants::leader_completeness(&views, &history));
 }
+// ANCHOR_END: raft_dev_2015_tests
 
 #[test]
 fn raft_dev_2015_fix_refuses_the_second_change() {

@@ -187,6 +187,7 @@ impl Node {
         }
     }
 
+    // ANCHOR: maybe_advance_commit
     /// §5.4.2: the leader commits the largest index held by a majority, but
     /// only if that entry is of its own term.
     pub(super) fn maybe_advance_commit(&mut self, out: &mut Vec<Action>) {
@@ -210,6 +211,7 @@ impl Node {
             self.advance_commit_to(n, out);
         }
     }
+    // ANCHOR_END: maybe_advance_commit
 
     /// Raises the commit index to `index` (never lowers it) and applies what
     /// became committed; a leader also answers the clients.
