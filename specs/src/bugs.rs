@@ -136,6 +136,9 @@ impl std::fmt::Display for Bounds {
         if !self.changes.is_empty() {
             write!(f, " changes={}", self.changes)?;
         }
+        if !self.heartbeats {
+            write!(f, " heartbeats=off")?;
+        }
         Ok(())
     }
 }
