@@ -47,6 +47,7 @@ fn the_catalogue_says_which_bugs_are_found_at_their_bounds() {
             "vote-without-log-check",
             "unpersisted-vote",
             "no-truncate-on-conflict",
+            "kraft-hwm-before-epoch-start",
             "kraft-ignore-diverging-epoch",
             "joint-skip-old-majority"
         ]
