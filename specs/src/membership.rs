@@ -39,7 +39,7 @@
 
 use crate::log::Log;
 use crate::quorum::{Majority, Quorum};
-use crate::types::{LogIndex, NodeId, RenameNodes};
+use crate::types::{LogIndex, NodeId, Payload, RenameNodes, RequestId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -224,6 +224,34 @@ pub fn leave_joint(current: &Quorum) -> Option<Quorum> {
 }
 
 // ANCHOR: deciding
+/// Where a retried change `request` was completed: the index of its last
+/// entry when that is a final (non-joint) configuration within
+/// `committed`; `None` while it is still under way (or not in the log).
+pub fn completed_at(log: &Log, request: RequestId, committed: LogIndex) -> Option<LogIndex> {
+    let last = log
+        .entries()
+        .iter()
+        .rposition(|e| e.request() == Some(request))?;
+    let index = LogIndex(last as u64 + 1);
+    let is_final = log
+        .get(index)
+        .and_then(|e| e.config())
+        .is_some_and(|q| !q.is_joint());
+    (is_final && index <= committed).then_some(index)
+}
+
+/// Joint consensus's second step as the entry a leader appends: C_new with
+/// the request id of C_old,new, once `conf` is a joint configuration within
+/// `committed`.
+pub fn leave_joint_entry(conf: &Membership, log: &Log, committed: LogIndex) -> Option<Payload> {
+    if !conf.is_committed(committed) {
+        return None;
+    }
+    let quorum = leave_joint(&conf.quorum)?;
+    let request = log.get(conf.index).and_then(|e| e.request())?;
+    Some(Payload::Config { request, quorum })
+}
+
 /// The configuration whose majorities decide: `quorum` itself, or, with
 /// the `joint-skip-old-majority` bug, only the new half of a joint one.
 pub fn deciding(quorum: &Quorum, skip_old_majority: bool) -> Quorum {

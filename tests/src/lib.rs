@@ -14,27 +14,24 @@ use std::sync::OnceLock;
 /// test, and a stale binary would test old code).
 pub fn kraftwerk() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // target/<profile>/deps/<test>-xxxx -> target/<profile>/kraftwerk
-        let exe = std::env::current_exe().expect("test binary path");
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-        let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "kraftwerk-model",
-            "--bin",
-            "kraftwerk",
-        ]);
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("cargo build").success());
-        dir.join("kraftwerk")
-    })
-    .clone()
+    BIN.get_or_init(|| build_binary("kraftwerk-model", "kraftwerk"))
+        .clone()
+}
+
+/// Builds `bin` of `package` in this test's profile (quietly; cargo does
+/// nothing when it is up to date) and returns its path.
+pub fn build_binary(package: &str, bin: &str) -> PathBuf {
+    // target/<profile>/deps/<test>-xxxx -> target/<profile>/<bin>
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().expect("cargo build").success());
+    dir.join(bin)
 }
 
 /// Asserts the command-line contract for bad usage: exit 2 and exactly one

@@ -14,26 +14,8 @@ use std::time::{Duration, Instant};
 /// (as [`crate::kraftwerk`] does for the model's binary).
 pub fn kraftwerk_node() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-        let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "kraftwerk-impl",
-            "--bin",
-            "kraftwerk-node",
-        ]);
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("cargo build").success());
-        dir.join("kraftwerk-node")
-    })
-    .clone()
+    BIN.get_or_init(|| crate::build_binary("kraftwerk-impl", "kraftwerk-node"))
+        .clone()
 }
 
 /// A port that was free a moment ago on 127.0.0.1.

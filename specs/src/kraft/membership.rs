@@ -7,7 +7,7 @@
 use super::{Action, Node, State};
 use crate::bugs::Bug;
 use crate::membership::{self, Mode, Refusal, VoterChange};
-use crate::types::{LogIndex, Payload, RequestId};
+use crate::types::{Payload, RequestId};
 
 impl Node {
     /// An administrator asks the leader to change the voters (KIP-853
@@ -32,16 +32,9 @@ impl Node {
         };
         let hwm = self.high_watermark;
         if self.log.index_of_request(request).is_some() {
-            // The request's last record is its final configuration (C_new
-            // of a joint change, which carries the same id) once appended.
-            let last = self
-                .log
-                .entries()
-                .iter()
-                .rposition(|e| e.request() == Some(request));
-            let index = LogIndex(last.expect("the log holds the request") as u64 + 1);
-            let last = self.log.get(index).and_then(|e| e.config());
-            if last.is_some_and(|q| !q.is_joint()) && index <= hwm {
+            // Answered once its final configuration (C_new of a joint
+            // change carries the same id) is committed.
+            if let Some(index) = membership::completed_at(&self.log, request, hwm) {
                 out.push(Action::Reply {
                     request,
                     index,
@@ -74,16 +67,14 @@ impl Node {
     /// leader's high watermark in its epoch covers it), the leader appends
     /// C_new with the same request id.
     pub(super) fn maybe_leave_joint(&mut self, out: &mut Vec<Action>) {
-        if !self.is_leader() || !self.conf.is_committed(self.high_watermark) {
+        if !self.is_leader() {
             return;
         }
-        let Some(quorum) = membership::leave_joint(&self.conf.quorum) else {
-            return;
-        };
-        let Some(request) = self.log.get(self.conf.index).and_then(|e| e.request()) else {
-            return;
-        };
-        self.leader_append(Payload::Config { request, quorum }, out);
+        if let Some(entry) =
+            membership::leave_joint_entry(&self.conf, &self.log, self.high_watermark)
+        {
+            self.leader_append(entry, out);
+        }
     }
 
     /// KIP-853: a leader that removed itself resigns after the commit. Once

@@ -262,24 +262,12 @@ impl Node {
             return;
         }
         if self.log.index_of_request(request).is_some() {
-            // Answered once the request's last entry — its final
-            // configuration (C_new of a joint change carries the same id) —
-            // is committed.
-            let last = self
-                .log
-                .entries()
-                .iter()
-                .rposition(|e| e.request() == Some(request))
-                .map_or(LogIndex(0), |p| LogIndex(p as u64 + 1));
-            let is_final = self
-                .log
-                .get(last)
-                .and_then(|e| e.config())
-                .is_some_and(|q| !q.is_joint());
-            if is_final && last <= self.commit {
+            // Answered once its final configuration (C_new of a joint
+            // change carries the same id) is committed.
+            if let Some(index) = membership::completed_at(&self.log, request, self.commit) {
                 out.push(Action::Reply {
                     request,
-                    index: last,
+                    index,
                     term: self.hard.term,
                 });
             }
@@ -311,16 +299,12 @@ impl Node {
     /// Joint consensus, second step: once C_old,new is committed, the
     /// leader appends C_new (with the same request id).
     pub(super) fn maybe_leave_joint(&mut self, out: &mut Vec<Action>) {
-        if !self.is_leader() || !self.conf.is_committed(self.commit) {
+        if !self.is_leader() {
             return;
         }
-        let Some(quorum) = membership::leave_joint(&self.conf.quorum) else {
-            return;
-        };
-        let Some(request) = self.log.get(self.conf.index).and_then(|e| e.request()) else {
-            return;
-        };
-        self.leader_append(Payload::Config { request, quorum }, out);
+        if let Some(entry) = membership::leave_joint_entry(&self.conf, &self.log, self.commit) {
+            self.leader_append(entry, out);
+        }
     }
 
     /// A leader that is not a voter of its committed configuration steps
