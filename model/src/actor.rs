@@ -401,26 +401,22 @@ impl Actor for KwActor {
             *state.to_mut() = ActorState::Admin(AdminState { answered });
             return;
         }
-        if let (
-            KwActor::Server {
-                client_base,
-                heartbeats,
-                ..
-            },
-            ActorState::Server(s),
-        ) = (self, state.as_ref())
-        {
-            let input = Input::Receive {
-                from: node_id(src),
-                msg: msg.0,
-            };
-            if let Some(next) = s.step(input, *client_base, *heartbeats, o) {
-                *state.to_mut() = ActorState::Server(next);
-            }
-        }
+        let input = Input::Receive {
+            from: node_id(src),
+            msg: msg.0,
+        };
+        self.step_server(state, input, o);
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<ActorState>, timer: &Timer, o: &mut Out<Self>) {
+        self.step_server(state, Input::Timeout(*timer), o);
+    }
+}
+
+impl KwActor {
+    /// Runs `input` through a server's core (clients and the administrator
+    /// take no such input); the state changes only if the step did.
+    fn step_server(&self, state: &mut Cow<ActorState>, input: Input, o: &mut Out<Self>) {
         if let (
             KwActor::Server {
                 client_base,
@@ -430,7 +426,7 @@ impl Actor for KwActor {
             ActorState::Server(s),
         ) = (self, state.as_ref())
         {
-            if let Some(next) = s.step(Input::Timeout(*timer), *client_base, *heartbeats, o) {
+            if let Some(next) = s.step(input, *client_base, *heartbeats, o) {
                 *state.to_mut() = ActorState::Server(next);
             }
         }
