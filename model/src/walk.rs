@@ -6,8 +6,36 @@
 //! panics) for some paths of this model. This walker keeps the actions it
 //! took and rebuilds each discovery with `Path::from_actions`, so every
 //! counterexample it reports is a real path. It never proves absence.
+//!
+//! A uniform choice among the enabled actions is a poor model of a real
+//! network, and it misses bugs that need two things real clusters do all
+//! the time:
+//!
+//! - *Timeouts are rare.* An election timeout is many message delays long,
+//!   but the model keeps every follower's timer armed, so a uniform walk
+//!   fires one at almost every other step and spends its terms on split
+//!   votes. Here a timeout is as likely as a delivery over a slow link.
+//! - *Some messages are held back for a long time*, as a partition or a
+//!   slow link would, while the rest of the cluster moves on: a leader
+//!   whose entries reach nobody while others elect. So the walks have
+//!   *weather*, as a Jepsen nemesis has partitions: a walk is cut into
+//!   phases of random length (mean [`PHASE_MEAN`] steps), and in each phase
+//!   every directed link is fast or slow with probability one half. A
+//!   delivery over a slow link is [`SLOW`] times less likely than one over
+//!   a fast link.
+//!
+//! Crashes and recoveries weigh as fast deliveries. Every action stays
+//! possible, so the walks reach the same states; only the odds change.
+//! Measured on the catalogue (`kraftwerk check --bug NAME`, seed 0), total
+//! states to the first violation, uniform walk → this walk:
+//! `single-change-without-term-commit` not found in 10 M → 37 k;
+//! `kraft-hwm-before-epoch-start` 4.1 M → 153 k; `commit-previous-term`
+//! 1.5 M → 95 k; `no-truncate-on-conflict` 37 k → 2.5 k. Either half
+//! alone is not enough: without the weather the first is not found in 4 M
+//! states, and with frequent timeouts three of the four are not.
 
 use crate::model::{KwModel, KwState};
+use stateright::actor::ActorModelAction;
 use stateright::{Expectation, Model, Path};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -15,6 +43,10 @@ use std::time::Instant;
 
 /// The longest walk before starting again from an initial state.
 const WALK_STEPS_MAX: usize = 400;
+/// How many times less likely a delivery over a slow link is.
+const SLOW: u64 = 32;
+/// The mean length of a weather phase, in steps.
+const PHASE_MEAN: usize = 8;
 
 /// What the walks found.
 pub struct WalkResult {
@@ -45,6 +77,40 @@ impl Rng {
     }
 }
 
+/// The weather of one phase: which directed links are slow.
+struct Weather {
+    actors: usize,
+    slow: Vec<bool>,
+    /// Steps left in this phase.
+    left: usize,
+}
+
+impl Weather {
+    fn new(actors: usize, rng: &mut Rng) -> Weather {
+        Weather {
+            actors,
+            slow: (0..actors * actors).map(|_| rng.below(2) == 0).collect(),
+            left: 1 + rng.below(2 * PHASE_MEAN),
+        }
+    }
+
+    /// The odds of choosing `action`.
+    fn weight(&self, action: &<KwModel as Model>::Action) -> u64 {
+        match action {
+            ActorModelAction::Deliver { src, dst, .. } => {
+                let (s, d) = (usize::from(*src), usize::from(*dst));
+                if s < self.actors && d < self.actors && self.slow[s * self.actors + d] {
+                    1
+                } else {
+                    SLOW
+                }
+            }
+            ActorModelAction::Timeout(..) => 1,
+            _ => SLOW,
+        }
+    }
+}
+
 /// Walks at random from the initial states until `max_states` states
 /// were visited (or every property has a discovery, or, with
 /// `stop_on_violation`, an "always" property fails). `progress` is called
@@ -72,6 +138,7 @@ pub fn random_walks(
         let start = rng.below(inits.len());
         let mut state = inits[start].clone();
         let mut actions = Vec::new();
+        let mut weather = Weather::new(state.actor_states.len(), &mut rng);
         loop {
             result.states += 1;
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -114,7 +181,21 @@ pub fn random_walks(
             if next.is_empty() {
                 break;
             }
-            let (a, s) = next.swap_remove(rng.below(next.len()));
+            if weather.left == 0 {
+                weather = Weather::new(state.actor_states.len(), &mut rng);
+            }
+            weather.left -= 1;
+            let weights: Vec<u64> = next.iter().map(|(a, _)| weather.weight(a)).collect();
+            let mut pick = rng.next() % weights.iter().sum::<u64>();
+            let mut chosen = 0;
+            for (i, w) in weights.iter().enumerate() {
+                if pick < *w {
+                    chosen = i;
+                    break;
+                }
+                pick -= w;
+            }
+            let (a, s) = next.swap_remove(chosen);
             actions.push(a);
             state = s;
         }

@@ -109,12 +109,9 @@ impl Bounds {
             if self.heartbeats { "on" } else { "off" }.into(),
         ]
         .into_iter()
-        .chain(
-            (!self.changes.is_empty())
-                .then(|| ["--changes".to_string(), self.changes.to_string()])
-                .into_iter()
-                .flatten(),
-        )
+        // `--changes=PLAN`: a plan may start with `-`, which a
+        // separate argument would make look like a flag.
+        .chain((!self.changes.is_empty()).then(|| format!("--changes={}", self.changes)))
         .collect()
     }
 }
@@ -149,7 +146,7 @@ pub const CATALOGUE: &[BugInfo] = &[
         bug: Bug::CommitPreviousTerm,
         name: "commit-previous-term",
         protocol: "raft",
-        breaks: "leader-completeness",
+        breaks: "state-machine-safety",
         description: "A leader advances its commit index over an entry of an earlier term as soon \
             as a majority holds it. A later leader that never had the entry can still be elected \
             and overwrite it, so an entry that was applied (and acknowledged) is lost.",
@@ -161,7 +158,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             crashes: 0,
             network: "unordered-nonduplicating",
             strategy: "simulation",
-            trace_steps: Some(42),
+            trace_steps: Some(49),
             reconfig: "none",
             heartbeats: true,
             changes: "",
@@ -226,7 +223,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             crashes: 0,
             network: "unordered-nonduplicating",
             strategy: "simulation",
-            trace_steps: Some(40),
+            trace_steps: Some(27),
             reconfig: "none",
             heartbeats: false,
             changes: "",
@@ -252,7 +249,7 @@ pub const CATALOGUE: &[BugInfo] = &[
             crashes: 0,
             network: "unordered-nonduplicating",
             strategy: "simulation",
-            trace_steps: Some(28),
+            trace_steps: Some(23),
             reconfig: "none",
             heartbeats: false,
             changes: "",
@@ -305,8 +302,8 @@ pub const CATALOGUE: &[BugInfo] = &[
             values: 0,
             crashes: 0,
             network: "unordered-nonduplicating",
-            strategy: "dfs",
-            trace_steps: None,
+            strategy: "simulation",
+            trace_steps: Some(31),
             reconfig: "single",
             heartbeats: false,
             changes: "-3|-2",
