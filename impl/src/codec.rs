@@ -24,8 +24,11 @@ pub const VERSION: u16 = 1;
 /// The largest frame accepted or sent (16 MiB).
 pub const MAX_FRAME: usize = 16 << 20;
 const HEADER: usize = 2 + 8;
-/// A reader's buffer above this size is released after a larger frame.
-const READ_CHUNK: usize = 64 << 10;
+/// What a reader reserves ahead of the bytes received, at most.
+const RESERVE_MAX: usize = 8 << 10;
+/// A reader's buffer above this size is released when much smaller frames
+/// follow.
+const KEEP_MAX: usize = 64 << 10;
 
 /// Why a frame could not be read.
 #[derive(Debug)]
@@ -124,11 +127,13 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
         return Err(FrameError::Oversized(len));
     }
     buf.clear();
-    if buf.capacity() > READ_CHUNK.max(len) {
+    if buf.capacity() > KEEP_MAX.max(2 * len) {
         // Do not keep a large buffer alive for a connection's later,
-        // smaller frames.
+        // much smaller frames.
         *buf = Vec::new();
     }
+    // Room for a small frame at once; a large one grows as it arrives.
+    buf.reserve(len.min(RESERVE_MAX));
     let got = (&mut *r)
         .take(len as u64)
         .read_to_end(buf)
