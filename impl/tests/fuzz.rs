@@ -13,8 +13,9 @@
 //!   bytes: short header, version, cluster id, then body;
 //! - a body that decodes is the one encoding of its value (re-encoding
 //!   gives back the same bytes), and every valid frame round-trips;
-//! - `read_frame` consumes exactly the frame after an error it calls
-//!   recoverable, so that a valid frame behind it is read intact, and
+//! - `read_frame`, given the bytes at once or trickled in small pieces
+//!   with waits between them, consumes exactly the frame after an error it
+//!   calls recoverable, so that a valid frame behind it is read intact, and
 //!   consumes only the prefix of an oversized frame.
 
 use kraftwerk_impl::codec::{self, FrameError, MAX_FRAME, VERSION};
@@ -30,8 +31,9 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// What goes over the wire.
 trait Wire: Serialize + DeserializeOwned + std::fmt::Debug {}
@@ -99,13 +101,59 @@ fn alloc_bound(len: usize) -> usize {
 // ---------------------------------------------------------------------------
 // Helpers.
 
-/// Polls a future that never waits (reading from a byte slice) to its end.
+/// Polls a future to its end; its reader never waits for long (it wakes
+/// itself).
 fn now<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(x) => x,
-        Poll::Pending => panic!("a slice reader never waits"),
+    for _ in 0..10_000_000 {
+        if let Poll::Ready(x) = f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return x;
+        }
     }
+    panic!("the future never finished");
+}
+
+/// A reader over bytes that delivers at most `chunk` of them per read and
+/// is not ready every other time, the way a socket trickles.
+struct Trickle<'a> {
+    data: &'a [u8],
+    chunk: usize,
+    wait: bool,
+}
+
+impl Trickle<'_> {
+    fn new(data: &[u8], chunk: usize) -> Trickle<'_> {
+        Trickle {
+            data,
+            chunk,
+            wait: false,
+        }
+    }
+}
+
+impl AsyncRead for Trickle<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        if me.wait {
+            me.wait = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        me.wait = me.chunk != usize::MAX;
+        let n = me.chunk.min(me.data.len()).min(buf.remaining());
+        buf.put_slice(&me.data[..n]);
+        me.data = &me.data[n..];
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// How a reader gets the bytes: all at once or in small pieces.
+fn chunk() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(usize::MAX), 1usize..24]
 }
 
 fn frame_of<T: Serialize>(cluster: u64, body: &T) -> Vec<u8> {
@@ -170,10 +218,10 @@ fn check_decode<T: Wire>(body: &[u8]) -> Result<Kind, TestCaseError> {
 
 /// Reads one frame from `bytes` followed by a valid sentinel frame, and
 /// checks the outcome, what was consumed, and that the stream resyncs.
-fn check_read<T: Wire>(bytes: &[u8], sentinel: &T) -> Result<(), TestCaseError> {
+fn check_read<T: Wire>(bytes: &[u8], sentinel: &T, chunk: usize) -> Result<(), TestCaseError> {
     let tail = frame_of(CLUSTER, sentinel);
     let stream = [bytes, &tail].concat();
-    let mut rd: &[u8] = &stream;
+    let mut rd = Trickle::new(&stream, chunk);
     let mut buf = Vec::new();
     let (r, largest) =
         largest_during(|| now(codec::read_frame::<_, T>(&mut rd, CLUSTER, &mut buf)));
@@ -182,7 +230,7 @@ fn check_read<T: Wire>(bytes: &[u8], sentinel: &T) -> Result<(), TestCaseError> 
         "reading {} bytes allocated {largest} at once",
         stream.len()
     );
-    let consumed = stream.len() - rd.len();
+    let consumed = stream.len() - rd.data.len();
     let k = kind(&r);
     if stream.len() < 4 {
         prop_assert_eq!(k, Kind::Io);
@@ -211,14 +259,18 @@ fn check_read<T: Wire>(bytes: &[u8], sentinel: &T) -> Result<(), TestCaseError> 
         // The frame ended where `bytes` did: the sentinel comes next.
         let next = now(codec::read_frame::<_, T>(&mut rd, CLUSTER, &mut buf));
         prop_assert_eq!(kind(&next), Kind::Ok(tail));
-        prop_assert!(rd.is_empty());
+        prop_assert!(rd.data.is_empty());
     }
     Ok(())
 }
 
 /// Checks a valid value: it round-trips, its frame under another cluster id
 /// is refused as such (recoverably), and the frame reads back.
-fn check_valid<T: Wire>(value: &T, other_cluster: u64) -> Result<Vec<u8>, TestCaseError> {
+fn check_valid<T: Wire>(
+    value: &T,
+    other_cluster: u64,
+    chunk: usize,
+) -> Result<Vec<u8>, TestCaseError> {
     let frame = frame_of(CLUSTER, value);
     prop_assert_eq!(
         u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize,
@@ -232,9 +284,9 @@ fn check_valid<T: Wire>(value: &T, other_cluster: u64) -> Result<Vec<u8>, TestCa
         let r = codec::decode::<T>(CLUSTER, &other[4..]);
         prop_assert!(matches!(r, Err(FrameError::Cluster(c)) if c == other_cluster));
         prop_assert!(r.unwrap_err().recoverable());
-        check_read::<T>(&other, value)?;
+        check_read::<T>(&other, value, chunk)?;
     }
-    check_read::<T>(&frame, value)?;
+    check_read::<T>(&frame, value, chunk)?;
     Ok(frame)
 }
 
@@ -556,7 +608,7 @@ fn other_cluster() -> impl Strategy<Value = u64> {
 
 #[test]
 fn peer_frames_arbitrary_bytes() {
-    run(garbage(), |bytes| {
+    run((garbage(), chunk()), |(bytes, chunk)| {
         if bytes.len() >= 4 {
             check_decode::<PeerFrame>(&bytes[4..])?;
         }
@@ -565,18 +617,18 @@ fn peer_frames_arbitrary_bytes() {
             from: 1,
             msg: Message::BeginQuorumEpoch(BeginQuorumEpoch { epoch: Term(7) }),
         };
-        check_read::<PeerFrame>(&bytes, &sentinel)
+        check_read::<PeerFrame>(&bytes, &sentinel, chunk)
     });
 }
 
 #[test]
 fn client_msgs_arbitrary_bytes() {
-    run(garbage(), |bytes| {
+    run((garbage(), chunk()), |(bytes, chunk)| {
         if bytes.len() >= 4 {
             check_decode::<ClientMsg>(&bytes[4..])?;
         }
         check_decode::<ClientMsg>(&bytes)?;
-        check_read::<ClientMsg>(&bytes, &ClientMsg::Status)
+        check_read::<ClientMsg>(&bytes, &ClientMsg::Status, chunk)
     });
 }
 
@@ -584,16 +636,16 @@ fn client_msgs_arbitrary_bytes() {
 fn peer_frames_mutated() {
     let muts = prop::collection::vec(mutation(), 1..4);
     run(
-        (peer_frame(), other_cluster(), muts),
-        |(value, other, muts)| {
-            let mut frame = check_valid(&value, other)?;
+        (peer_frame(), other_cluster(), muts, chunk()),
+        |(value, other, muts, chunk)| {
+            let mut frame = check_valid(&value, other, chunk)?;
             for m in &muts {
                 apply(&mut frame, m);
             }
             if frame.len() >= 4 {
                 check_decode::<PeerFrame>(&frame[4..])?;
             }
-            check_read::<PeerFrame>(&frame, &value)
+            check_read::<PeerFrame>(&frame, &value, chunk)
         },
     );
 }
@@ -602,16 +654,16 @@ fn peer_frames_mutated() {
 fn client_msgs_mutated() {
     let muts = prop::collection::vec(mutation(), 1..4);
     run(
-        (client_msg(), other_cluster(), muts),
-        |(value, other, muts)| {
-            let mut frame = check_valid(&value, other)?;
+        (client_msg(), other_cluster(), muts, chunk()),
+        |(value, other, muts, chunk)| {
+            let mut frame = check_valid(&value, other, chunk)?;
             for m in &muts {
                 apply(&mut frame, m);
             }
             if frame.len() >= 4 {
                 check_decode::<ClientMsg>(&frame[4..])?;
             }
-            check_read::<ClientMsg>(&frame, &value)
+            check_read::<ClientMsg>(&frame, &value, chunk)
         },
     );
 }
@@ -711,7 +763,7 @@ fn a_lying_length_prefix_reserves_nothing() {
             &[7; 10],
         ]
         .concat();
-        let mut rd: &[u8] = &bytes;
+        let mut rd = Trickle::new(&bytes, 3);
         let mut buf = Vec::new();
         let (r, largest) = largest_during(|| {
             now(codec::read_frame::<_, ClientMsg>(
