@@ -8,9 +8,11 @@
 //! Nothing a peer sends makes the reader allocate much more than it has
 //! actually received: the body is read as it arrives rather than into a
 //! buffer sized by the prefix (a connection that promises 16 MiB and sends
-//! ten bytes holds ten bytes), and the body is decoded from a slice with a
-//! byte limit, so a length inside it claiming 2^60 elements fails at the end
-//! of the slice instead of reserving them. A body must be used up exactly:
+//! ten bytes holds ten bytes); the body is decoded from that slice under a
+//! byte limit, so a count inside it claiming 2^60 elements fails at the end
+//! of the slice, having reserved at most serde's 1 MiB cap for a sequence
+//! of unknown honesty (`impl/tests/fuzz.rs` measures both). A body must be
+//! used up exactly:
 //! trailing bytes make a frame malformed, so every accepted frame is the
 //! one encoding of its value.
 
