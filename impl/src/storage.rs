@@ -6,10 +6,13 @@
 //!   with no good record anywhere after it is a torn tail, what a crash
 //!   during an unsynced append leaves: the file is truncated back to the
 //!   last good record and the truncation is reported. A bad record followed
-//!   by a good one is damage in the middle of the log, which no crash
-//!   explains and truncation would turn into lost acknowledged entries:
-//!   opening fails, naming the file and both offsets. An in-memory index of
-//!   record offsets makes [`Storage::truncate`] a `set_len` at a record
+//!   by a good one is damage in the middle of the log, which truncation
+//!   could turn into lost acknowledged entries: opening fails, naming the
+//!   file and both offsets, and an operator decides. (A crash explains it
+//!   only if the file system wrote an unsynced batch's pages out of order;
+//!   then the node refuses to start although nothing acknowledged is lost,
+//!   the price of never truncating synced records silently.) An index of
+//!   record offsets in memory makes [`Storage::truncate`] a `set_len` at a record
 //!   boundary.
 //! - `hardstate`: `crc32: u32 LE, bincode(HardState)`, written to
 //!   `hardstate.tmp`, fsynced, renamed over `hardstate`, and the directory
