@@ -12,8 +12,8 @@
 //!   only if the file system wrote an unsynced batch's pages out of order;
 //!   then the node refuses to start although nothing acknowledged is lost,
 //!   the price of never truncating synced records silently.) An index of
-//!   record offsets in memory makes [`Storage::truncate`] a `set_len` at a record
-//!   boundary.
+//!   record offsets in memory makes [`Storage::truncate`] a `set_len` at a
+//!   record boundary.
 //! - `hardstate`: `crc32: u32 LE, bincode(HardState)`, written to
 //!   `hardstate.tmp`, fsynced, renamed over `hardstate`, and the directory
 //!   fsynced. A leftover `hardstate.tmp` (a crash before the rename) is
