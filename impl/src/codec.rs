@@ -1,9 +1,22 @@
 //! Length-prefixed frames over TCP, shared by the peer and client protocols.
 //!
 //! A frame is `len: u32 LE` (of what follows), then `version: u16 LE`,
-//! `cluster: u64 LE`, and a bincode 1.x body. Frames above [`MAX_FRAME`] are
-//! refused before anything is allocated.
+//! `cluster: u64 LE`, and a bincode 1.x body (fixed-width integers, the
+//! encoding of `bincode::serialize`). Frames above [`MAX_FRAME`] are refused
+//! from their length prefix alone.
+//!
+//! Nothing a peer sends makes the reader allocate much more than it has
+//! actually received: the body is read as it arrives rather than into a
+//! buffer sized by the prefix (a connection that promises 16 MiB and sends
+//! ten bytes holds ten bytes); the body is decoded from that slice under a
+//! byte limit, so a count inside it claiming 2^60 elements fails at the end
+//! of the slice, having reserved at most serde's 1 MiB cap for a sequence
+//! of unknown honesty (`impl/tests/fuzz.rs` measures both). A body must be
+//! used up exactly:
+//! trailing bytes make a frame malformed, so every accepted frame is the
+//! one encoding of its value.
 
+use bincode::Options;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -13,6 +26,11 @@ pub const VERSION: u16 = 1;
 /// The largest frame accepted or sent (16 MiB).
 pub const MAX_FRAME: usize = 16 << 20;
 const HEADER: usize = 2 + 8;
+/// What a reader reserves ahead of the bytes received, at most.
+const RESERVE_MAX: usize = 8 << 10;
+/// A reader's buffer above this size is released when much smaller frames
+/// follow.
+const KEEP_MAX: usize = 64 << 10;
 
 /// Why a frame could not be read.
 #[derive(Debug)]
@@ -52,9 +70,20 @@ impl FrameError {
     }
 }
 
+/// The bincode options of every body, for encoding and decoding alike:
+/// `bincode::serialize`'s format (fixed-width little-endian integers), at
+/// most [`MAX_FRAME`] bytes, no trailing bytes.
+fn options() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .with_limit(MAX_FRAME as u64)
+        .reject_trailing_bytes()
+}
+
 /// Encodes `body` as one frame (appended to `buf`).
 pub fn encode<T: Serialize>(cluster: u64, body: &T, buf: &mut Vec<u8>) -> Result<(), String> {
-    let bytes = bincode::serialize(body).map_err(|e| e.to_string())?;
+    let bytes = options().serialize(body).map_err(|e| e.to_string())?;
     let len = HEADER + bytes.len();
     if len > MAX_FRAME {
         return Err(format!("frame of {len} bytes exceeds {MAX_FRAME}"));
@@ -81,10 +110,13 @@ pub fn decode<T: DeserializeOwned>(cluster: u64, frame: &[u8]) -> Result<T, Fram
     if got != cluster {
         return Err(FrameError::Cluster(got));
     }
-    bincode::deserialize(&frame[HEADER..]).map_err(|e| FrameError::Malformed(e.to_string()))
+    options()
+        .deserialize(&frame[HEADER..])
+        .map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
-/// Reads one frame.
+/// Reads one frame. `buf` is scratch space reused between calls; it grows
+/// with the bytes received, not with the length prefix.
 pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
     cluster: u64,
@@ -96,8 +128,22 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     if len > MAX_FRAME {
         return Err(FrameError::Oversized(len));
     }
-    buf.resize(len, 0);
-    r.read_exact(buf).await.map_err(FrameError::Io)?;
+    buf.clear();
+    if buf.capacity() > KEEP_MAX.max(2 * len) {
+        // Do not keep a large buffer alive for a connection's later,
+        // much smaller frames.
+        *buf = Vec::new();
+    }
+    // Room for a small frame at once; a large one grows as it arrives.
+    buf.reserve(len.min(RESERVE_MAX));
+    let got = (&mut *r)
+        .take(len as u64)
+        .read_to_end(buf)
+        .await
+        .map_err(FrameError::Io)?;
+    if got < len {
+        return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     decode(cluster, buf)
 }
 
@@ -137,5 +183,52 @@ mod tests {
             decode::<(u32, String)>(7, &bad),
             Err(FrameError::Version(9))
         ));
+    }
+
+    #[test]
+    fn body_is_bincode_serialize_and_nothing_may_trail() {
+        let value = (1u32, "x".to_string(), vec![2u64, 3], Some(true));
+        let mut buf = Vec::new();
+        encode(7, &value, &mut buf).unwrap();
+        assert_eq!(&buf[4 + HEADER..], &bincode::serialize(&value).unwrap()[..]);
+        let mut longer = buf[4..].to_vec();
+        longer.push(0);
+        assert!(matches!(
+            decode::<(u32, String, Vec<u64>, Option<bool>)>(7, &longer),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_count_of_2_to_the_60_fails_at_the_end_of_the_body() {
+        let mut buf = Vec::new();
+        encode(7, &vec![1u64, 2, 3], &mut buf).unwrap();
+        buf[4 + HEADER..4 + HEADER + 8].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(matches!(
+            decode::<Vec<u64>>(7, &buf[4..]),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn read_frame_resyncs_after_a_recoverable_error() {
+        let mut stream = Vec::new();
+        encode(8, &5u32, &mut stream).unwrap();
+        encode(7, &6u32, &mut stream).unwrap();
+        stream.extend_from_slice(&(MAX_FRAME as u32 + 1).to_le_bytes());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut r: &[u8] = &stream;
+            let mut buf = Vec::new();
+            let e = read_frame::<_, u32>(&mut r, 7, &mut buf).await.unwrap_err();
+            assert!(matches!(e, FrameError::Cluster(8)) && e.recoverable());
+            assert_eq!(read_frame::<_, u32>(&mut r, 7, &mut buf).await.unwrap(), 6);
+            let e = read_frame::<_, u32>(&mut r, 7, &mut buf).await.unwrap_err();
+            assert!(matches!(e, FrameError::Oversized(_)) && !e.recoverable());
+            let e = read_frame::<_, u32>(&mut r, 7, &mut buf).await.unwrap_err();
+            assert!(matches!(e, FrameError::Io(_)) && !e.recoverable());
+        });
     }
 }

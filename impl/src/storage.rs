@@ -2,14 +2,24 @@
 //! file and an atomically replaced hard-state file.
 //!
 //! - `log`: records `len: u32 LE, crc32: u32 LE, bincode(Entry)`. On open,
-//!   the first record that is short or fails its checksum ends the log: the
-//!   file is truncated back to the last good record and the truncation is
-//!   reported. An in-memory index of record offsets makes
-//!   [`Storage::truncate`] a `set_len` at a record boundary.
+//!   a bad record (short, over-long, failing its checksum or not decoding)
+//!   with no good record anywhere after it is a torn tail, what a crash
+//!   during an unsynced append leaves: the file is truncated back to the
+//!   last good record and the truncation is reported. A bad record followed
+//!   by a good one is damage in the middle of the log, which truncation
+//!   could turn into lost acknowledged entries: opening fails, naming the
+//!   file and both offsets, and an operator decides. (A crash explains it
+//!   only if the file system wrote an unsynced batch's pages out of order;
+//!   then the node refuses to start although nothing acknowledged is lost,
+//!   the price of never truncating synced records silently.) An index of
+//!   record offsets in memory makes [`Storage::truncate`] a `set_len` at a
+//!   record boundary.
 //! - `hardstate`: `crc32: u32 LE, bincode(HardState)`, written to
 //!   `hardstate.tmp`, fsynced, renamed over `hardstate`, and the directory
 //!   fsynced. A leftover `hardstate.tmp` (a crash before the rename) is
-//!   ignored and removed.
+//!   ignored and removed. The rename makes it all or nothing, so a damaged
+//!   `hardstate` is never a crash's doing: opening fails, naming the file
+//!   and the offset of what does not check out.
 //!
 //! Appends are buffered until [`Storage::sync`]: the runtime appends a whole
 //! batch of entries and fsyncs once (group commit).
@@ -81,7 +91,7 @@ impl Storage {
         let hard_path = Storage::hard_path(dir);
         let hard = match std::fs::read(&hard_path) {
             Ok(bytes) => decode_hard(&bytes)
-                .ok_or_else(|| format!("corrupt hard state file {}", hard_path.display()))?,
+                .map_err(|why| format!("corrupt hard state file {}: {why}", hard_path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HardState::default(),
             Err(e) => return Err(io_err(&hard_path, "cannot read", e)),
         };
@@ -94,7 +104,14 @@ impl Storage {
             .open(&log_path)
             .map_err(|e| io_err(&log_path, "cannot open", e))?;
         let bytes = std::fs::read(&log_path).map_err(|e| io_err(&log_path, "cannot read", e))?;
-        let (entries, offsets, good) = scan(&bytes);
+        let (entries, offsets, good) = scan(&bytes).map_err(|(at, why, next)| {
+            format!(
+                "corrupt record in log {} at offset {at} ({why}), followed by a good record \
+                 at offset {next}: damage inside the log, not a torn tail, so it is not \
+                 truncated away",
+                log_path.display()
+            )
+        })?;
         if good < bytes.len() as u64 {
             log.set_len(good)
                 .and_then(|_| log.sync_all())
@@ -202,45 +219,95 @@ impl Storage {
     }
 }
 
-fn decode_hard(bytes: &[u8]) -> Option<HardState> {
+/// The hard state in `bytes`, or what is wrong with them (with offsets).
+fn decode_hard(bytes: &[u8]) -> Result<HardState, String> {
     if bytes.len() < 4 {
-        return None;
+        return Err(format!(
+            "{} bytes, too short for the checksum at offset 0",
+            bytes.len()
+        ));
     }
     let crc = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if crc32fast::hash(&bytes[4..]) != crc {
-        return None;
+        return Err(format!(
+            "checksum at offset 0 does not match bytes 4..{} (truncated or damaged)",
+            bytes.len()
+        ));
     }
-    bincode::deserialize(&bytes[4..]).ok()
+    bincode::deserialize(&bytes[4..]).map_err(|e| format!("body at offset 4 does not decode ({e})"))
+}
+
+/// Why the record at `at` is not a good one, or its entry and length.
+fn record_at(bytes: &[u8], at: usize) -> Result<(Entry, usize), String> {
+    let rest = bytes.len() - at;
+    if rest < RECORD_HEADER {
+        return Err(format!("{rest} bytes, short of a record header"));
+    }
+    let h = &bytes[at..at + RECORD_HEADER];
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    if len > MAX_RECORD {
+        return Err(format!("length {len} above the limit of {MAX_RECORD}"));
+    }
+    let start = at + RECORD_HEADER;
+    if bytes.len() - start < len {
+        return Err(format!(
+            "length {len} but {} bytes left",
+            bytes.len() - start
+        ));
+    }
+    let body = &bytes[start..start + len];
+    if crc32fast::hash(body) != crc {
+        return Err("checksum mismatch".into());
+    }
+    let entry =
+        bincode::deserialize::<Entry>(body).map_err(|e| format!("entry does not decode: {e}"))?;
+    Ok((entry, RECORD_HEADER + len))
+}
+
+/// True when a good record starts at `at`. The cheap tests come first (the
+/// length fits, the body decodes) so that a search through megabytes of
+/// garbage or zeros does not checksum a body at every offset.
+fn good_record_at(bytes: &[u8], at: usize) -> bool {
+    let Some(h) = bytes.get(at..at + RECORD_HEADER) else {
+        return false;
+    };
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    let start = at + RECORD_HEADER;
+    let Some(body) = bytes.get(start..).and_then(|b| b.get(..len)) else {
+        return false;
+    };
+    len <= MAX_RECORD && bincode::deserialize::<Entry>(body).is_ok() && crc32fast::hash(body) == crc
 }
 
 /// Reads records until the end or the first bad one: the entries, their
-/// offsets, and the end of the last good record.
-fn scan(bytes: &[u8]) -> (Vec<Entry>, Vec<u64>, u64) {
+/// offsets, and the end of the last good record. A bad record with a good
+/// one at any later offset is an error: its offset, why it is bad, and
+/// where the good one starts.
+#[allow(clippy::type_complexity)]
+fn scan(bytes: &[u8]) -> Result<(Vec<Entry>, Vec<u64>, u64), (usize, String, usize)> {
     let mut entries = Vec::new();
     let mut offsets = Vec::new();
     let mut at = 0usize;
-    while bytes.len() - at >= RECORD_HEADER {
-        let h = &bytes[at..at + RECORD_HEADER];
-        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-        let start = at + RECORD_HEADER;
-        if len > MAX_RECORD || bytes.len() - start < len {
-            break;
-        }
-        let body = &bytes[start..start + len];
-        if crc32fast::hash(body) != crc {
-            break;
-        }
-        match bincode::deserialize::<Entry>(body) {
-            Ok(e) => {
+    while at < bytes.len() {
+        match record_at(bytes, at) {
+            Ok((e, size)) => {
                 offsets.push(at as u64);
                 entries.push(e);
+                at += size;
             }
-            Err(_) => break,
+            Err(why) => {
+                // A bad length hides where the next record starts: try
+                // every later offset.
+                if let Some(next) = (at + 1..bytes.len()).find(|&o| good_record_at(bytes, o)) {
+                    return Err((at, why, next));
+                }
+                break;
+            }
         }
-        at = start + len;
     }
-    (entries, offsets, at as u64)
+    Ok((entries, offsets, at as u64))
 }
 
 #[cfg(test)]
@@ -301,6 +368,61 @@ mod tests {
         let (_, r) = Storage::open(dir.path()).unwrap();
         assert_eq!(r.entries, vec![entry(1, 1), entry(1, 3)]);
         assert!(r.repairs.is_empty());
+    }
+
+    #[test]
+    fn damage_inside_the_log_is_an_error_naming_the_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = Storage::open(dir.path()).unwrap();
+        s.append(&[entry(1, 1), entry(1, 2), entry(1, 3)]).unwrap();
+        s.sync().unwrap();
+        let second = s.offsets[1];
+        drop(s);
+        let path = Storage::log_path(dir.path());
+        let good = std::fs::read(&path).unwrap();
+        let mut bad = good.clone();
+        bad[second as usize + RECORD_HEADER + 2] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        let e = Storage::open(dir.path()).err().expect("refused");
+        assert!(
+            e.contains(&format!("at offset {second} (checksum mismatch)")),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bad, "nothing truncated");
+        let mut bad = good.clone();
+        bad[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, &bad).unwrap();
+        let e = Storage::open(dir.path()).err().expect("refused");
+        assert!(e.contains("at offset 0 (length 4294967295 above"), "{e}");
+        std::fs::write(Storage::hard_path(dir.path()), [1, 2, 3]).unwrap();
+        let e = Storage::open(dir.path()).err().expect("refused");
+        assert!(
+            e.contains("hardstate: 3 bytes, too short for the checksum at offset 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn zero_filled_tail_is_a_torn_tail() {
+        // Some file systems leave an extended file's unwritten end zeroed
+        // after a crash.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = Storage::open(dir.path()).unwrap();
+        s.append(&[entry(1, 1), entry(1, 2)]).unwrap();
+        s.sync().unwrap();
+        let end = s.end;
+        drop(s);
+        let path = Storage::log_path(dir.path());
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(end + (1 << 20)).unwrap();
+        let (_, r) = Storage::open(dir.path()).unwrap();
+        assert_eq!(r.entries, vec![entry(1, 1), entry(1, 2)]);
+        assert!(
+            r.repairs[0].contains(&format!("at offset {end}")),
+            "{:?}",
+            r.repairs
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
     }
 
     #[test]
