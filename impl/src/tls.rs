@@ -296,14 +296,37 @@ pub async fn connect(
 /// passes a plaintext one through), within [`HANDSHAKE_TIMEOUT`].
 pub async fn accept(tcp: TcpStream, tls: Option<&TlsAcceptor>) -> Result<BoxStream, String> {
     let _ = tcp.set_nodelay(true);
-    match tls {
-        None => Ok(Box::new(tcp)),
-        Some(a) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(tcp)).await {
-            Ok(Ok(s)) => Ok(Box::new(s)),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")),
-        },
+    let Some(a) = tls else {
+        return Ok(Box::new(tcp));
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(tcp).into_fallible()).await {
+        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err((e, tcp))) => {
+            close_gently(tcp).await;
+            Err(e.to_string())
+        }
+        Err(_) => Err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")),
     }
+}
+
+/// Closes a connection whose handshake failed so that the peer reads the
+/// alert already sent: closing a socket with unread input resets it,
+/// and a reset can destroy the alert before the peer reads it. So: end
+/// our side, then read and drop what the peer still sends, briefly.
+async fn close_gently(mut tcp: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let drain = async {
+        let _ = tcp.shutdown().await;
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < (64 << 10) {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
 }
 
 /// When `e` is a TLS failure that retrying will not cure (a certificate
