@@ -148,6 +148,12 @@ fn raft_over_tls_requires_client_certificates_of_the_ca() {
     ]);
     c.start_all();
     c.wait_leader(&[1, 2, 3], Duration::from_secs(30));
+    // A connection that never starts its handshake is closed by the node
+    // (after its 5 s handshake deadline); checked at the end.
+    let mut silent = std::net::TcpStream::connect(&c.clients[&1]).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     c.put(&[1, 2, 3], "k", "v1");
     assert_eq!(c.get(&[1, 2, 3], "k"), "v1");
 
@@ -205,6 +211,12 @@ fn raft_over_tls_requires_client_certificates_of_the_ca() {
     for id in 1..=3 {
         assert!(c.alive(id), "node {id} still runs");
     }
+    let mut byte = [0u8; 1];
+    let closed = std::io::Read::read(&mut silent, &mut byte);
+    assert!(
+        matches!(closed, Ok(0)),
+        "the node closes a silent connection: {closed:?}"
+    );
 }
 
 #[test]
