@@ -10,7 +10,7 @@
 //!
 //! Accept-side handshakes have a deadline ([`HANDSHAKE_TIMEOUT`]) so that a
 //! silent connection cannot hold a task forever; their failures are logged
-//! at most once per remote address per [`HANDSHAKE_LOG_INTERVAL`].
+//! at most once per port and remote address per [`HANDSHAKE_LOG_INTERVAL`].
 
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
@@ -329,6 +329,13 @@ async fn close_gently(mut tcp: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
 }
 
+/// True when `e` comes from TLS (a handshake or record failure), not from
+/// the connection itself.
+pub fn is_tls_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
 /// When `e` is a TLS failure that retrying will not cure (a certificate
 /// refused by either end, or a peer that does not speak TLS), says what
 /// it is.
@@ -357,11 +364,17 @@ pub fn permanent_failure(e: &std::io::Error) -> Option<String> {
     Some(format!("TLS: {why}"))
 }
 
-/// Logs failed accept-side handshakes at most once per remote address per
-/// [`HANDSHAKE_LOG_INTERVAL`], with the count of those left unlogged.
+/// A port ("peer" or "client") and a remote address.
+type LogKey = (&'static str, IpAddr);
+
+/// Logs failed accept-side handshakes at most once per port and remote
+/// address per [`HANDSHAKE_LOG_INTERVAL`], with the count of those left
+/// unlogged.
 pub struct HandshakeLog {
     me: u32,
-    seen: Mutex<HashMap<IpAddr, (Instant, u64)>>,
+    /// Per (port, address): when a failure was last logged, and how many
+    /// failures there were since (that one included).
+    seen: Mutex<HashMap<LogKey, (Instant, u64)>>,
 }
 
 impl HandshakeLog {
@@ -375,14 +388,15 @@ impl HandshakeLog {
 
     /// Reports a failed handshake on the `port` ("peer" or "client") from
     /// `from`; returns true when it was logged.
-    pub fn failed(&self, port: &str, from: SocketAddr, why: &str) -> bool {
+    pub fn failed(&self, port: &'static str, from: SocketAddr, why: &str) -> bool {
         let now = Instant::now();
         let suppressed = {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.len() >= HANDSHAKE_LOG_ADDRS_MAX && !seen.contains_key(&from.ip()) {
+            let key = (port, from.ip());
+            if seen.len() >= HANDSHAKE_LOG_ADDRS_MAX && !seen.contains_key(&key) {
                 seen.clear();
             }
-            let entry = seen.entry(from.ip()).or_insert((now, 0));
+            let entry = seen.entry(key).or_insert((now, 0));
             if entry.1 > 0 && now.duration_since(entry.0) < HANDSHAKE_LOG_INTERVAL {
                 entry.1 += 1;
                 return false;
@@ -400,7 +414,7 @@ impl HandshakeLog {
             self.me,
             format!(
                 "TLS handshake on the {port} port from {from} failed: {why}{more}; \
-                 further failures from {} are logged at most once per {HANDSHAKE_LOG_INTERVAL:?}",
+                 further failures from {} there are logged at most once per {HANDSHAKE_LOG_INTERVAL:?}",
                 from.ip()
             ),
         );
@@ -435,7 +449,8 @@ mod tests {
         let b: SocketAddr = "10.0.0.2:5000".parse().unwrap();
         assert!(log.failed("peer", a, "x"));
         assert!(!log.failed("peer", a2, "x"));
-        assert!(!log.failed("client", a, "x"));
+        assert!(log.failed("client", a, "x"));
+        assert!(!log.failed("client", a2, "x"));
         assert!(log.failed("peer", b, "x"));
     }
 

@@ -44,7 +44,9 @@ pub(crate) async fn send_to_peer(
         let mut stream = match tls::connect(&addr, tls.as_ref(), PEER_CONNECT_TIMEOUT).await {
             Ok(s) => s,
             Err(e) => {
-                if tls.is_some() {
+                // TLS refusals are worth a line (once); a peer that is not
+                // up yet is not.
+                if tls::is_tls_error(&e) {
                     let e = e.to_string();
                     if logged.as_ref() != Some(&e) {
                         log_line(me, format!("cannot connect to peer {addr}: {e}"));
