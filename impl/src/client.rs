@@ -1,14 +1,18 @@
 //! The client library: finds the leader, follows hints, and retries a
 //! command with the same [`RequestId`] until it is answered (the core
 //! de-duplicates by request id, so a retried put is applied once).
+//! With [`ClientTls`] every connection is TLS, the node's certificate
+//! checked against the CA and the host dialed; a TLS refusal that every
+//! node gives (a certificate refused either way) ends the request at once.
 
 use crate::codec;
 use crate::core::Status;
 use crate::kv::{Command, Outcome};
 use crate::proto::{ClientMsg, ClientResp};
+use crate::tls::{self, BoxStream, ClientTls};
 use kraftwerk_specs::types::RequestId;
+use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
 /// How long one attempt waits for an answer.
@@ -20,7 +24,8 @@ pub struct Client {
     cluster: u64,
     /// Index into `addrs` of the node tried next.
     current: usize,
-    conn: Option<TcpStream>,
+    conn: Option<BoxStream>,
+    tls: Option<ClientTls>,
     client: u64,
     seq: u64,
     /// How long a command is retried before giving up.
@@ -37,6 +42,7 @@ impl Client {
             cluster,
             current: 0,
             conn: None,
+            tls: None,
             client,
             seq: 0,
             deadline: Duration::from_secs(20),
@@ -44,30 +50,47 @@ impl Client {
         }
     }
 
-    async fn attempt(&mut self, msg: &ClientMsg) -> Result<ClientResp, String> {
+    /// Another client (a new client id) of the same nodes, with the same
+    /// TLS settings and deadline.
+    pub fn fresh(&self) -> Client {
+        let mut c = Client::new(self.addrs.clone(), self.cluster).with_tls(self.tls.clone());
+        c.deadline = self.deadline;
+        c
+    }
+
+    /// Talks TLS (checking the nodes' certificates with `tls`).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Client {
+        self.tls = tls;
+        self.conn = None;
+        self
+    }
+
+    async fn attempt(&mut self, msg: &ClientMsg) -> Result<ClientResp, Failed> {
         if self.conn.is_none() {
             let addr = &self.addrs[self.current];
-            let s = timeout(ATTEMPT_TIMEOUT, TcpStream::connect(addr))
+            let connector = self.tls.as_ref().map(|t| t.connector());
+            let s = tls::connect(addr, connector, ATTEMPT_TIMEOUT)
                 .await
-                .map_err(|_| format!("connecting to {addr} timed out"))?
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-            let _ = s.set_nodelay(true);
+                .map_err(|e| Failed::of(&e, format!("cannot connect to {addr}: {e}")))?;
             self.conn = Some(s);
         }
         let Some(conn) = self.conn.as_mut() else {
-            return Err("no connection".into());
+            return Err(Failed::retry("no connection".into()));
         };
         let cluster = self.cluster;
         let r = timeout(ATTEMPT_TIMEOUT, async {
             codec::write_frame(conn, cluster, msg)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Failed::of(&e, e.to_string()))?;
             codec::read_frame::<_, ClientResp>(conn, cluster, &mut self.buf)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| match &e {
+                    codec::FrameError::Io(io) => Failed::of(io, e.to_string()),
+                    _ => Failed::retry(e.to_string()),
+                })
         })
         .await
-        .map_err(|_| "timed out".to_string())
+        .map_err(|_| Failed::retry("timed out".to_string()))
         .and_then(|r| r);
         if r.is_err() {
             self.conn = None;
@@ -111,6 +134,8 @@ impl Client {
         let start = Instant::now();
         let mut last_err = String::from("no node answered");
         let mut backoff = Duration::from_millis(10);
+        // Nodes that refused us at the TLS level, for good.
+        let mut refused_tls = BTreeSet::new();
         while start.elapsed() < self.deadline {
             match self.attempt(&msg).await {
                 Ok(ClientResp::Done(o)) => return Ok(o),
@@ -141,8 +166,14 @@ impl Client {
                     last_err = "unexpected status answer".into();
                     self.next_node();
                 }
-                Err(e) => {
-                    last_err = e;
+                Err(Failed { msg, permanent }) => {
+                    if permanent {
+                        refused_tls.insert(self.addrs[self.current].clone());
+                        if self.addrs.iter().all(|a| refused_tls.contains(a)) {
+                            return Err(msg);
+                        }
+                    }
+                    last_err = msg;
                     self.next_node();
                 }
             }
@@ -153,10 +184,46 @@ impl Client {
     }
 }
 
+/// Why an attempt failed; `permanent` when it was a TLS refusal that
+/// retrying the same node will not cure.
+struct Failed {
+    msg: String,
+    permanent: bool,
+}
+
+impl Failed {
+    fn retry(msg: String) -> Failed {
+        Failed {
+            msg,
+            permanent: false,
+        }
+    }
+
+    /// `msg`, or the TLS explanation when `e` is a permanent TLS failure.
+    fn of(e: &std::io::Error, msg: String) -> Failed {
+        match tls::permanent_failure(e) {
+            Some(why) => Failed {
+                msg: why,
+                permanent: true,
+            },
+            None => Failed::retry(msg),
+        }
+    }
+}
+
 /// Asks the node at `addr` for its status.
 pub async fn status(addr: &str, cluster: u64) -> Result<Status, String> {
-    let mut c = Client::new(vec![addr.to_string()], cluster);
-    match c.attempt(&ClientMsg::Status).await? {
+    status_tls(addr, cluster, None).await
+}
+
+/// Asks the node at `addr` for its status, over TLS when `tls` is given.
+pub async fn status_tls(
+    addr: &str,
+    cluster: u64,
+    tls: Option<ClientTls>,
+) -> Result<Status, String> {
+    let mut c = Client::new(vec![addr.to_string()], cluster).with_tls(tls);
+    match c.attempt(&ClientMsg::Status).await.map_err(|f| f.msg)? {
         ClientResp::Status(s) => Ok(s),
         other => Err(format!("unexpected answer {other:?}")),
     }

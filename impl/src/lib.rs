@@ -10,7 +10,9 @@
 //!   [`core::apply_inputs`];
 //! - [`server`]: the tokio runtime of one node (group commit);
 //! - [`transport`]: peer connections and the listeners;
-//! - [`proto`] and [`client`]: the client protocol and library.
+//! - [`proto`] and [`client`]: the client protocol and library;
+//! - [`tls`]: optional TLS 1.3 on both ports (mutually authenticated
+//!   peers, server-authenticated clients, client certificates optional).
 //!
 //! Membership change is not supported yet: the voter set is fixed by the
 //! command line (the core's reconfiguration is being built).
@@ -23,4 +25,5 @@ pub mod kv;
 pub mod proto;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod transport;

@@ -6,6 +6,7 @@ use kraftwerk_impl::client::{self, Client};
 use kraftwerk_impl::core::Protocol;
 use kraftwerk_impl::kv::{Command, Outcome};
 use kraftwerk_impl::server::{self, ServeConfig};
+use kraftwerk_impl::tls::{ClientTls, NodeTlsOptions, TlsFiles};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,81 @@ struct Target {
     /// The cluster id in every frame.
     #[arg(long, default_value_t = 0)]
     cluster_id: u64,
+    /// Talk TLS, trusting the CA certificate(s) in this PEM file; each
+    /// node's certificate must name the host dialed.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// This client's certificate (PEM), for nodes that require one; needs
+    /// --tls-key and --tls-ca.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// This client's private key (PEM); needs --tls-cert and --tls-ca.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Give up on a command after this many seconds of retrying.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    timeout: u64,
+}
+
+impl Target {
+    /// The TLS settings of the client (`None`: plaintext).
+    fn tls(&self) -> Result<Option<ClientTls>, Failure> {
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            (Some(_), None) => return Err(usage("--tls-cert needs --tls-key")),
+            (None, Some(_)) => return Err(usage("--tls-key needs --tls-cert")),
+        };
+        match &self.tls_ca {
+            Some(ca) => ClientTls::load(ca, identity).map(Some).map_err(usage),
+            None if identity.is_some() => Err(usage("--tls-cert and --tls-key need --tls-ca")),
+            None => Ok(None),
+        }
+    }
+
+    /// A client of every node in `--client-addrs`.
+    fn client(&self) -> Result<Client, Failure> {
+        if self.timeout == 0 {
+            return Err(usage("--timeout must be positive"));
+        }
+        let addrs = self.client_addrs.values().cloned().collect();
+        let mut c = Client::new(addrs, self.cluster_id).with_tls(self.tls()?);
+        c.deadline = Duration::from_secs(self.timeout);
+        Ok(c)
+    }
+}
+
+/// A node's TLS flags: all three files, or none.
+fn node_tls(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    require_client_cert: bool,
+) -> Result<Option<NodeTlsOptions>, Failure> {
+    match (cert, key, ca) {
+        (Some(cert), Some(key), Some(ca)) => Ok(Some(NodeTlsOptions {
+            files: TlsFiles { cert, key, ca },
+            require_client_cert,
+        })),
+        (None, None, None) if require_client_cert => Err(usage(
+            "--tls-require-client-cert needs --tls-cert, --tls-key and --tls-ca",
+        )),
+        (None, None, None) => Ok(None),
+        (cert, key, ca) => {
+            let missing: Vec<&str> = [
+                ("--tls-cert", cert.is_none()),
+                ("--tls-key", key.is_none()),
+                ("--tls-ca", ca.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, absent)| absent.then_some(flag))
+            .collect();
+            Err(usage(format!(
+                "--tls-cert, --tls-key and --tls-ca go together: missing {}",
+                missing.join(", ")
+            )))
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -65,6 +141,22 @@ enum Cmd {
         /// The cluster id in every frame.
         #[arg(long, default_value_t = 0)]
         cluster_id: u64,
+        /// TLS on both ports: this node's certificate (PEM, signed by
+        /// --tls-ca, valid for the host of its --peers address). Peer links
+        /// are mutually authenticated; needs --tls-key and --tls-ca.
+        #[arg(long, value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// This node's private key (PEM).
+        #[arg(long, value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// The cluster CA certificate(s) (PEM): peers, and clients with
+        /// --tls-require-client-cert, must present a certificate it signed.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
+        /// Clients too must present a certificate signed by --tls-ca
+        /// (default: any client that verifies the node may talk to it).
+        #[arg(long)]
+        tls_require_client_cert: bool,
     },
     /// Set a key.
     Put {
@@ -230,8 +322,7 @@ fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Failure> {
 }
 
 fn one(target: &Target, cmd: Command) -> Result<(), Failure> {
-    let addrs = target.client_addrs.values().cloned().collect();
-    let mut c = Client::new(addrs, target.cluster_id);
+    let mut c = target.client()?;
     let out = block_on(async move { c.run(cmd).await })?.map_err(failed)?;
     match out {
         Outcome::Done(_) => println!("OK"),
@@ -265,8 +356,7 @@ fn reconfig(target: &Target, add: &[u32], remove: &[u32]) -> Result<(), Failure>
     if changes.is_empty() {
         return Err(usage("reconfig needs --add N or --remove N"));
     }
-    let addrs = target.client_addrs.values().cloned().collect();
-    let mut c = Client::new(addrs, target.cluster_id);
+    let mut c = target.client()?;
     block_on(async move { c.change_membership(changes).await })?.map_err(failed)?;
     println!("OK");
     Ok(())
@@ -284,7 +374,12 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             observer,
             mut observers,
             cluster_id,
+            tls_cert,
+            tls_key,
+            tls_ca,
+            tls_require_client_cert,
         } => {
+            let tls = node_tls(tls_cert, tls_key, tls_ca, tls_require_client_cert)?;
             if !peers.contains_key(&id) {
                 return Err(usage(format!("--peers has no address for --id {id}")));
             }
@@ -311,6 +406,7 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
                 observers,
                 data_dir,
                 cluster_id,
+                tls,
             })
             .map_err(usage)
         }
@@ -369,11 +465,12 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
 fn status(target: &Target) -> Result<(), Failure> {
     let cluster = target.cluster_id;
     let addrs = target.client_addrs.clone();
+    let tls = target.tls()?;
     let mut reachable = 0;
     block_on(async {
         for (id, addr) in &addrs {
-            match tokio::time::timeout(Duration::from_secs(3), client::status(addr, cluster)).await
-            {
+            let asked = client::status_tls(addr, cluster, tls.clone());
+            match tokio::time::timeout(Duration::from_secs(3), asked).await {
                 Ok(Ok(s)) => {
                     reachable += 1;
                     println!(
@@ -407,16 +504,14 @@ fn bench(
     if clients == 0 || requests == 0 {
         return Err(usage("--clients and --requests must be positive"));
     }
-    let addrs: Vec<String> = target.client_addrs.values().cloned().collect();
-    let cluster = target.cluster_id;
+    let template = target.client()?;
     let (lat, elapsed) = block_on(async move {
         let start = Instant::now();
         let mut tasks = Vec::new();
         for c in 0..clients {
             let n = requests / clients + usize::from(c < requests % clients);
-            let addrs = addrs.clone();
+            let mut cl = template.fresh();
             tasks.push(tokio::spawn(async move {
-                let mut cl = Client::new(addrs, cluster);
                 let mut lat = Vec::with_capacity(n);
                 for i in 0..n {
                     let t = Instant::now();
@@ -533,6 +628,10 @@ fn cluster(
         ClusterAction::Status => status(&Target {
             client_addrs: parse_map(DEFAULT_CLIENTS).map_err(failed)?,
             cluster_id: 0,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            timeout: 20,
         }),
     }
 }

@@ -44,6 +44,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Frames of another cluster id are dropped.
     pub cluster_id: u64,
+    /// TLS on both ports (plaintext when `None`).
+    pub tls: Option<crate::tls::NodeTlsOptions>,
 }
 
 /// Timer durations in milliseconds.
@@ -91,6 +93,10 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     if cfg.observers.len() >= cfg.peers.len() {
         return Err("every node is an observer".into());
     }
+    let tls = match &cfg.tls {
+        Some(opts) => Some(crate::tls::NodeTls::load(opts, &peer_addr)?),
+        None => None,
+    };
     let (storage, recovered) = Storage::open(&cfg.data_dir)?;
     for r in &recovered.repairs {
         log_line(me, r);
@@ -114,10 +120,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             })?;
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let bad = Arc::new(AtomicU64::new(0));
+        let handshakes = Arc::new(crate::tls::HandshakeLog::new(me));
         tokio::spawn(accept_peers(
             me,
             cfg.clone(),
             peer_listener,
+            tls.as_ref().map(|t| t.peer_acceptor.clone()),
+            handshakes.clone(),
             tx.clone(),
             bad.clone(),
         ));
@@ -125,6 +134,8 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             me,
             cfg.cluster_id,
             client_listener,
+            tls.as_ref().map(|t| t.client_acceptor.clone()),
+            handshakes,
             tx,
             bad.clone(),
         ));
@@ -132,7 +143,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         for (&id, addr) in &cfg.peers {
             if id != me {
                 let (ptx, prx) = mpsc::channel(PEER_QUEUE);
-                tokio::spawn(send_to_peer(me, cfg.cluster_id, addr.clone(), prx));
+                tokio::spawn(send_to_peer(
+                    me,
+                    cfg.cluster_id,
+                    addr.clone(),
+                    tls.as_ref().map(|t| t.peer_connector.clone()),
+                    prx,
+                ));
                 out_peers.insert(NodeId(id), ptx);
             }
         }

@@ -27,6 +27,26 @@ pub fn build_binary(package: &str, bin: &str) -> PathBuf {
     let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    // The variables cargo sets for this test (package name, manifest dir,
+    // ...) are not in the outer build's environment; ring's build script
+    // watches some, so passing them on would rebuild ring and all that
+    // depends on it, once here and again in the next outer build.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let per_test = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "CARGO_TARGET_TMPDIR";
+        if per_test {
+            cmd.env_remove(&*name);
+        }
+    }
     if profile == "release" {
         cmd.arg("--release");
     }

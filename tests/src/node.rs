@@ -102,6 +102,10 @@ pub struct Cluster {
     pub procs: BTreeMap<u32, Child>,
     /// Servers that start as non-voters (`--observers`).
     pub observers: Vec<u32>,
+    /// Extra `serve` arguments per node (e.g. TLS files).
+    pub serve_extra: BTreeMap<u32, Vec<String>>,
+    /// Extra arguments of every [`Cluster::cli`] call (e.g. TLS files).
+    pub cli_extra: Vec<String>,
 }
 
 fn map_arg(m: &BTreeMap<u32, String>) -> String {
@@ -127,6 +131,8 @@ impl Cluster {
             clients,
             procs: BTreeMap::new(),
             observers: Vec::new(),
+            serve_extra: BTreeMap::new(),
+            cli_extra: Vec::new(),
         }
     }
 
@@ -160,6 +166,7 @@ impl Cluster {
             let ids: Vec<String> = self.observers.iter().map(|i| i.to_string()).collect();
             format!("--observers={}", ids.join(","))
         }))
+        .chain(self.serve_extra.get(&id).into_iter().flatten().cloned())
         .collect()
     }
 
@@ -213,6 +220,7 @@ impl Cluster {
         Command::new(kraftwerk_node())
             .args(args)
             .args(["--client-addrs", &map_arg(&addrs)])
+            .args(&self.cli_extra)
             .output()
             .expect("run kraftwerk-node")
     }
