@@ -215,9 +215,10 @@ fn run(cli: Cli) -> Result<(), (String, u8)> {
     println!("# load average before: {}", load_average());
 
     let points = rt.block_on(async {
+        let mut signals = Interrupts::new()?;
         tokio::select! {
             r = measure(&plan) => r,
-            sig = interrupted() => Err(format!("interrupted by {sig}; every cluster was stopped")),
+            sig = signals.next() => Err(format!("interrupted by {sig}; every cluster was stopped")),
         }
     });
     // Leaving block_on dropped the measuring future and with it every
@@ -229,18 +230,29 @@ fn run(cli: Cli) -> Result<(), (String, u8)> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM with its name.
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+/// SIGINT and SIGTERM, caught from the moment this exists (so that a
+/// signal during start-up still stops the clusters cleanly).
+struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> Result<Interrupts, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let e = |e: std::io::Error| format!("cannot catch signals: {e}");
+        Ok(Interrupts {
+            int: signal(SignalKind::interrupt()).map_err(e)?,
+            term: signal(SignalKind::terminate()).map_err(e)?,
+        })
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM with its name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
     }
 }
 
