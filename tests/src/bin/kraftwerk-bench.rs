@@ -256,6 +256,18 @@ impl Interrupts {
     }
 }
 
+/// CPU seconds (user and system) this process has used, its children not
+/// included.
+fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -304,11 +316,16 @@ async fn point(
     clients: Vec<BenchClient>,
     plan: &Plan,
 ) -> Result<Point, String> {
+    let cpu_before = own_cpu_seconds();
     let p = bench::closed_loop(clients, plan.requests, plan.value_size)
         .await
         .map_err(|e| format!("{} with {n} clients: {e}", system.name()))?;
+    // The load generator's own CPU per put (warm-up included): whether it,
+    // rather than the cluster, could be the limit.
+    let cpu_us = (own_cpu_seconds() - cpu_before) * 1e6 / p.requests as f64;
     println!(
-        "# {} clients={n} requests={} puts/s={:.0} p50_ms={:.2} p99_ms={:.2} load={}",
+        "# {} clients={n} requests={} puts/s={:.0} p50_ms={:.2} p99_ms={:.2} \
+         bench_cpu_us/put={cpu_us:.0} load={}",
         system.name(),
         p.requests,
         p.puts_per_s,
