@@ -75,6 +75,7 @@ fn a_tiny_run_prints_every_row_for_raft_kraft_and_etcd() {
     let node = kraftwerk_node();
     let child = Command::new(BENCH)
         .args(["--clients", "1,4", "--requests", "40", "--value-size", "64"])
+        .args(["--rounds", "2"])
         .args(["--protocols", "raft,kraft,etcd", "--node-bin"])
         .arg(&node)
         .stdout(Stdio::piped())
@@ -130,11 +131,12 @@ fn a_tiny_run_prints_every_row_for_raft_kraft_and_etcd() {
             );
         }
     }
-    // One progress line per point, each with the full request count.
+    // One progress line per point and round, each with every request.
     for system in ["raft", "kraft", "etcd"] {
         for clients in [1, 4] {
             let mark = format!("# {system} clients={clients} requests=40 ");
-            assert!(stdout.contains(&mark), "{mark:?} in\n{stdout}");
+            let n = stdout.lines().filter(|l| l.starts_with(&mark)).count();
+            assert_eq!(n, 2, "{mark:?} once per round in\n{stdout}");
         }
     }
     assert!(

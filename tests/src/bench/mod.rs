@@ -243,6 +243,14 @@ pub async fn closed_loop(
     })
 }
 
+/// The point of median puts/s among `rounds` (the upper one of an even
+/// count).
+pub fn median(mut rounds: Vec<Point>) -> Point {
+    assert!(!rounds.is_empty(), "at least one round");
+    rounds.sort_by(|a, b| a.puts_per_s.total_cmp(&b.puts_per_s));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
 /// The results table: a Markdown table with one row per client count,
 /// puts/s and p50/p99 per system, then each kraftwerk protocol's puts/s
 /// over etcd's.
@@ -319,6 +327,20 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_is_the_middle_round_by_throughput() {
+        let p = |r: f64, p50_ms: f64| Point {
+            requests: 10,
+            puts_per_s: r,
+            p50_ms,
+            p99_ms: 9.0,
+        };
+        let m = median(vec![p(300.0, 3.0), p(100.0, 1.0), p(200.0, 2.0)]);
+        assert_eq!((m.puts_per_s, m.p50_ms), (200.0, 2.0));
+        assert_eq!(median(vec![p(5.0, 1.0)]).puts_per_s, 5.0);
+        assert_eq!(median(vec![p(5.0, 1.0), p(7.0, 1.0)]).puts_per_s, 7.0);
+    }
 
     #[test]
     fn table_has_a_row_per_client_count_and_ratios() {

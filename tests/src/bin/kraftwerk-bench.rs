@@ -57,6 +57,11 @@ struct Cli {
     /// The etcd binary (default: `etcd` on PATH).
     #[arg(long)]
     etcd_bin: Option<PathBuf>,
+    /// Rounds: each starts every system's cluster afresh and measures every
+    /// client count; the table shows each point's median round (by puts/s).
+    /// More than one evens out a machine shared with other work.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Threads of the load generator (1, as `kraftwerk-node bench`).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -103,6 +108,7 @@ struct Plan {
     clients: Vec<usize>,
     requests: usize,
     value_size: usize,
+    rounds: usize,
     node_bin: Option<PathBuf>,
     etcd_bin: Option<(PathBuf, String)>,
 }
@@ -128,6 +134,9 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
     }
     if cli.value_size == 0 || cli.value_size > MAX_VALUE_SIZE {
         return Err(format!("--value-size must be 1..={MAX_VALUE_SIZE}"));
+    }
+    if cli.rounds == 0 || cli.rounds > 100 {
+        return Err("--rounds must be 1..=100".into());
     }
     if cli.client_threads == 0 || cli.client_threads > 64 {
         return Err("--client-threads must be 1..=64".into());
@@ -159,6 +168,7 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
         clients,
         requests: cli.requests,
         value_size: cli.value_size,
+        rounds: cli.rounds,
         node_bin,
         etcd_bin,
     })
@@ -203,8 +213,9 @@ fn run(cli: Cli) -> Result<(), (String, u8)> {
         std::env::temp_dir().display()
     );
     println!(
-        "# {} requests per point, {}-byte values, closed loop, {} load-generator thread(s)",
-        plan.requests, plan.value_size, cli.client_threads
+        "# {} requests per point, {}-byte values, closed loop, {} load-generator thread(s), \
+         median of {} round(s)",
+        plan.requests, plan.value_size, cli.client_threads, plan.rounds
     );
     if let Some((bin, version)) = &plan.etcd_bin {
         println!(
@@ -223,7 +234,11 @@ fn run(cli: Cli) -> Result<(), (String, u8)> {
     });
     // Leaving block_on dropped the measuring future and with it every
     // cluster (their processes are killed on drop).
-    let points = points.map_err(|e| (e, 1))?;
+    let points: BTreeMap<(System, usize), Point> = points
+        .map_err(|e| (e, 1))?
+        .into_iter()
+        .map(|(k, rounds)| (k, bench::median(rounds)))
+        .collect();
     println!("# load average after: {}", load_average());
     println!();
     print!("{}", bench::table(&plan.systems, &plan.clients, &points));
@@ -274,8 +289,18 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-async fn measure(plan: &Plan) -> Result<BTreeMap<(System, usize), Point>, String> {
-    let mut points = BTreeMap::new();
+/// Every round's point of every (system, client count).
+type Rounds = BTreeMap<(System, usize), Vec<Point>>;
+
+async fn measure(plan: &Plan) -> Result<Rounds, String> {
+    let mut points = Rounds::new();
+    for _ in 0..plan.rounds {
+        measure_round(plan, &mut points).await?;
+    }
+    Ok(points)
+}
+
+async fn measure_round(plan: &Plan, points: &mut Rounds) -> Result<(), String> {
     for &system in &plan.systems {
         match system {
             System::Raft | System::Kraft => {
@@ -287,7 +312,7 @@ async fn measure(plan: &Plan) -> Result<BTreeMap<(System, usize), Point>, String
                         .map(|_| BenchClient::Kraftwerk(Box::new(Client::new(cluster.addrs(), 0))))
                         .collect();
                     let p = point(system, n, clients, plan).await?;
-                    points.insert((system, n), p);
+                    points.entry((system, n)).or_default().push(p);
                 }
             }
             System::Etcd => {
@@ -302,12 +327,12 @@ async fn measure(plan: &Plan) -> Result<BTreeMap<(System, usize), Point>, String
                         ));
                     }
                     let p = point(system, n, clients, plan).await?;
-                    points.insert((system, n), p);
+                    points.entry((system, n)).or_default().push(p);
                 }
             }
         }
     }
-    Ok(points)
+    Ok(())
 }
 
 async fn point(
