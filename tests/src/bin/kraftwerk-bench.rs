@@ -117,8 +117,13 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
     let mut systems = cli.protocols.clone();
     systems.sort();
     systems.dedup();
-    let mut clients = cli.clients.clone();
-    clients.dedup();
+    // Each count once, in the order given.
+    let mut clients = Vec::new();
+    for &c in &cli.clients {
+        if !clients.contains(&c) {
+            clients.push(c);
+        }
+    }
     if systems.is_empty() {
         return Err("--protocols is empty".into());
     }
