@@ -2,6 +2,8 @@
 //! needed, building) the `kraftwerk` binary of this build and running it;
 //! [`node`] does the same for `kraftwerk-node` and runs real clusters.
 
+pub mod linearizability;
+pub mod nemesis;
 pub mod node;
 
 use serde_json::Value;

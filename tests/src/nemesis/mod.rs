@@ -1,0 +1,3 @@
+//! A Jepsen-style fault harness for real `kraftwerk-node` clusters.
+
+pub mod rng;
