@@ -417,6 +417,31 @@ fn run_inner(cfg: &Config, tr: &Transcript) -> Result<Summary, String> {
     })
 }
 
+/// The median of three status round trips to node `id`, as text.
+fn round_trip(c: &NsCluster, rt: &tokio::runtime::Runtime, id: u32) -> String {
+    let addr = c.client_addrs()[id as usize - 1].clone();
+    let mut times: Vec<Option<Duration>> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(2),
+                    kraftwerk_impl::client::status(&addr, 0),
+                )
+                .await
+            })
+            .ok()
+            .and_then(Result::ok)
+            .map(|_| t.elapsed())
+        })
+        .collect();
+    times.sort();
+    match times[1] {
+        Some(d) => format!("{:.1} ms", d.as_secs_f64() * 1e3),
+        None => "no answer".into(),
+    }
+}
+
 /// Polls `f` every 100 ms for at most `limit`.
 fn wait_until<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
@@ -515,10 +540,18 @@ fn nemesis(
                 step.fault.to_string()
             }
             Fault::Slow { nodes } => {
+                let n0 = nodes[0];
+                let before = round_trip(c, rt, n0);
                 for &n in nodes {
                     c.net.slow_down(n)?;
                 }
-                format!("{} ({})", step.fault, c.net.slow.describe())
+                std::thread::sleep(Duration::from_millis(300));
+                let during = round_trip(c, rt, n0);
+                format!(
+                    "{} ({}; status round trip to n{n0}: {before} before, {during} during)",
+                    step.fault,
+                    c.net.slow.describe()
+                )
             }
         };
         *counts.entry(step.fault.kind()).or_insert(0) += 1;

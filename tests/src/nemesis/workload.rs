@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 pub const KEYS: [&str; 3] = ["r0", "r1", "r2"];
 
 /// How long the client library retries one operation (across nodes).
-pub const CLIENT_DEADLINE: Duration = Duration::from_secs(5);
+/// Shorter than most faults, so that some operations end unknown.
+pub const CLIENT_DEADLINE: Duration = Duration::from_secs(3);
 /// The hard deadline of one operation: past it, its outcome is unknown.
-pub const OP_DEADLINE: Duration = Duration::from_secs(7);
+pub const OP_DEADLINE: Duration = Duration::from_secs(4);
 
 /// What one client did.
 #[derive(Debug, Default)]
