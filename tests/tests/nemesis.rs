@@ -229,3 +229,29 @@ fn kraft_prospective_that_knew_the_leader_follows_it_again() {
         "n3 is stuck: it never follows the leader it knows again"
     );
 }
+
+/// Leftovers of a test process that died (kill -9: no Drop ran) are swept:
+/// a namespace and a bridge named after a pid that no longer exists.
+#[test]
+fn stale_leftovers_of_dead_processes_are_swept() {
+    use kraftwerk_tests::nemesis::net::{run, sweep};
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dead = (3_000_000..3_100_000u32)
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .expect("a pid that is not running");
+    let (ns, bridge) = (format!("kw{dead}c0n1"), format!("kw{dead}c0b"));
+    run("ip", &["netns", "add", &ns]).expect("ip netns add (needs root)");
+    run("ip", &["link", "add", &bridge, "type", "bridge"]).expect("ip link add");
+    let removed = sweep();
+    assert!(removed.contains(&format!("netns {ns}")), "{removed:?}");
+    assert!(removed.contains(&format!("link {bridge}")), "{removed:?}");
+    let netns = run("ip", &["netns", "list"]).expect("ip netns list");
+    let links = run("ip", &["-o", "link", "show"]).expect("ip link show");
+    assert!(!netns.contains(&ns) && !links.contains(&bridge));
+    // A live process's names are left alone.
+    let mine = format!("kw{}c9b", std::process::id());
+    run("ip", &["link", "add", &mine, "type", "bridge"]).expect("ip link add");
+    let removed = sweep();
+    let _ = run("ip", &["link", "del", &mine]);
+    assert!(!removed.iter().any(|r| r.contains(&mine)), "{removed:?}");
+}
