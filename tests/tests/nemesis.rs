@@ -10,6 +10,7 @@
 //! lengthens the faults (default 40 s).
 
 use kraftwerk_tests::nemesis::{self, Config};
+use std::io::Write;
 use std::sync::Mutex;
 
 /// Never two runs at once: they would share the two cores and the timing.
@@ -21,7 +22,10 @@ fn nemesis_run(protocol: &str, nodes: u32) {
     match nemesis::run(&cfg) {
         Ok(s) => {
             let faults: Vec<String> = s.faults.iter().map(|(k, n)| format!("{k}={n}")).collect();
-            eprintln!(
+            // Straight to stderr, past the test harness's capture, so the
+            // figures show in CI logs.
+            let _ = writeln!(
+                std::io::stderr(),
                 "nemesis: PASSED {nodes} nodes of {protocol}, seed {}: faults {}; \
                  {} operations checked ({} ok, {} fail, {} unknown); \
                  {} acknowledged write-once keys, 0 lost; {}",
