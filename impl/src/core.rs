@@ -45,6 +45,11 @@ pub struct Status {
     /// Malformed, oversized or wrong-cluster frames dropped so far (set by
     /// the runtime).
     pub bad_frames: u64,
+    /// Index of the last entry applied to the key-value store (set by the
+    /// runtime).
+    pub applied: u64,
+    /// Digest of the key-value store's contents (set by the runtime).
+    pub digest: u64,
 }
 
 impl AnyNode {
@@ -143,6 +148,8 @@ impl AnyNode {
             commit: commit.0,
             log_end: log.last_index().0,
             bad_frames: 0,
+            applied: 0,
+            digest: 0,
         }
     }
 }

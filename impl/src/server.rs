@@ -240,6 +240,8 @@ impl Runtime {
             for s in statuses {
                 let mut status = self.node.status();
                 status.bad_frames = self.bad.load(Ordering::Relaxed);
+                status.applied = self.kv.applied();
+                status.digest = self.kv.digest();
                 let _ = s.send(ClientResp::Status(status));
             }
         }
@@ -307,7 +309,7 @@ impl Runtime {
                 Action::CancelTimer(t) => {
                     self.deadlines.remove(&t);
                 }
-                Action::Apply { entry, .. } => self.kv.apply(&entry),
+                Action::Apply { entry, index } => self.kv.apply_at(index.0, &entry),
                 Action::Reply { request, .. } if self.admin.remove(&request) => {
                     replies.push((request, Some(Outcome::Reconfigured)))
                 }

@@ -3,6 +3,8 @@
 //! [`node`] does the same for `kraftwerk-node` and runs real clusters.
 
 pub mod bench;
+pub mod linearizability;
+pub mod nemesis;
 pub mod node;
 
 use serde_json::Value;
