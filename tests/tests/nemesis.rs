@@ -28,7 +28,7 @@ fn nemesis_run(protocol: &str, nodes: u32) {
                 std::io::stderr(),
                 "nemesis: PASSED {nodes} nodes of {protocol}, seed {}: faults {}; \
                  {} operations checked ({} ok, {} fail, {} unknown); \
-                 {} acknowledged write-once keys, 0 lost; {}",
+                 {} acknowledged write-once keys, 0 lost; converged in {} ms",
                 cfg.seed,
                 faults.join(" "),
                 s.ok + s.fail + s.unknown,
@@ -36,11 +36,7 @@ fn nemesis_run(protocol: &str, nodes: u32) {
                 s.fail,
                 s.unknown,
                 s.acked_writes,
-                match (&s.convergence, &s.known_bug) {
-                    (Some(t), _) => format!("converged in {} ms", t.as_millis()),
-                    (None, Some(bug)) => bug.clone(),
-                    (None, None) => unreachable!("a run that did not converge fails"),
-                }
+                s.convergence.as_millis(),
             );
             // Every kind of fault ran, and the clients got work done.
             assert_eq!(s.faults.len(), 7, "fault kinds run: {faults:?}");
@@ -170,19 +166,17 @@ fn faults_take_effect_and_everything_is_cleaned_up() {
     assert!(!links.contains(&prefix), "left over: {links}");
 }
 
-/// The liveness bug the nemesis finds in KRaft with pre-vote (see the
-/// module's KNOWN BUG), reproduced deterministically on the specs core: a
-/// follower that misses its leader's fetch answers for an election timeout
+/// A liveness bug the nemesis found in KRaft with pre-vote (now fixed in
+/// `kraft::Node::maybe_transition`), reproduced deterministically on the
+/// specs core: a follower that misses its leader's fetch answers for an election timeout
 /// becomes Prospective *keeping the leader of its epoch*; every voter then
 /// refuses its pre-vote naming that same leader in the same epoch, which
-/// `maybe_transition` ignores (it only follows a named leader of a newer
-/// epoch, or when it knows none); it does not fetch, the leader does not
-/// resend BeginQuorumEpoch to a voter that fetched in the epoch, so it
-/// stays Prospective for ever. KIP-996 sends a Prospective that loses (or
-/// times out) back to Follower of the leader it knew. Ignored until the
-/// specs are fixed; then this passes and the ignore goes.
+/// `maybe_transition` ignored (it followed only a named leader of a newer
+/// epoch, or one when it knew none); it does not fetch, the leader does
+/// not resend BeginQuorumEpoch to a voter that fetched in the epoch, so it
+/// stayed Prospective for ever. KIP-996 sends a Prospective that loses (or
+/// times out) back to Follower of the leader it knew; so does the fix.
 #[test]
-#[ignore = "KRaft liveness bug in specs: a Prospective that knows its epoch's leader never follows it again"]
 fn kraft_prospective_that_knew_the_leader_follows_it_again() {
     use kraftwerk_specs::kraft::{Config as KConfig, Node, State};
     use kraftwerk_specs::raft::{Action, Input, Timer};

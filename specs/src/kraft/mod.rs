@@ -174,7 +174,10 @@
 //!   lower epoch) gets no answer; cluster ids, directory ids and endpoints
 //!   do not exist; a Prospective's loss by a majority of rejections and a
 //!   follower's "fetched recently" check on pre-votes collapse into "retry
-//!   on the next timeout" and "a follower refuses pre-votes".
+//!   on the next timeout" and "a follower refuses pre-votes", except that
+//!   a Prospective told that the leader it knew still leads its epoch
+//!   follows it again (KIP-996; without it a follower cut off for an
+//!   election timeout never rejoined).
 //! - Graceful shutdown; the only resignations are check-quorum's and a
 //!   removed leader's.
 //!
@@ -590,9 +593,19 @@ impl Node {
         // not: a node whose log lags behind a change that added the leader
         // must still find it to fetch the change.
         let leader = leader.filter(|&l| l != self.id);
+        // KIP-996: a Prospective told that the leader it knew still leads
+        // its epoch goes back to following it. Staying Prospective, it
+        // would neither fetch nor be sent BeginQuorumEpoch again (found by
+        // the fault tests: a follower cut off for an election timeout never
+        // rejoined).
+        let prospective = matches!(self.state, State::Prospective { .. });
         match leader {
             _ if epoch < self.hard.term => false,
-            Some(l) if epoch > self.hard.term || self.hard.leader.is_none() => {
+            Some(l)
+                if epoch > self.hard.term
+                    || self.hard.leader.is_none()
+                    || (prospective && self.hard.leader == Some(l)) =>
+            {
                 self.become_follower(epoch, l, out);
                 true
             }

@@ -90,49 +90,8 @@ pub struct Summary {
     /// Acknowledged write-once keys read back intact.
     pub acked_writes: usize,
     /// Time from the clients' stop (faults healed) to identical state on
-    /// every node; `None` when the known bug below kept one from it.
-    pub convergence: Option<Duration>,
-    /// The one known bug that is reported instead of failing (unless
-    /// `KRAFTWERK_NEMESIS_STRICT=1`): KRaft voters stuck Prospective.
-    pub known_bug: Option<String>,
-}
-
-/// `KRAFTWERK_NEMESIS_STRICT=1`: a known bug fails the run too.
-fn strict() -> bool {
-    std::env::var("KRAFTWERK_NEMESIS_STRICT").is_ok_and(|v| v == "1")
-}
-
-/// The exact signature of the known KRaft liveness bug: every node
-/// answers, one leads epoch T, and every node whose state differs from the
-/// leader's is Prospective in epoch T naming that leader. Returns those
-/// nodes. Anything else that does not converge is a failure.
-pub fn known_kraft_stuck_prospective(
-    protocol: &str,
-    st: &BTreeMap<u32, Option<kraftwerk_impl::core::Status>>,
-) -> Option<String> {
-    if protocol != "kraft" {
-        return None;
-    }
-    let all: Vec<_> = st
-        .values()
-        .map(Option::as_ref)
-        .collect::<Option<Vec<_>>>()?;
-    let l = all.iter().find(|s| Some(s.id) == leader_of(st))?;
-    let behind: Vec<_> = all
-        .iter()
-        .filter(|s| s.applied != l.applied || s.digest != l.digest)
-        .collect();
-    let stuck = !behind.is_empty()
-        && behind
-            .iter()
-            .all(|s| s.role == "prospective" && s.term == l.term && s.leader == Some(l.id));
-    stuck.then(|| {
-        behind
-            .iter()
-            .map(|s| format!("n{}", s.id))
-            .collect::<Vec<_>>()
-            .join(",")
-    })
+    /// every node.
+    pub convergence: Duration,
 }
 
 /// Writes to the real stderr, bypassing the test harness's capture, so
@@ -271,7 +230,6 @@ fn run_inner(cfg: &Config, tr: &Transcript) -> Result<Summary, String> {
     // checks below still run (a majority may still serve), so that the
     // report says everything that went wrong.
     let mut problems = Vec::new();
-    let mut known_bug = None;
     let convergence = stopped.elapsed();
     match converged {
         Some(applied) => tr.line(
@@ -283,7 +241,6 @@ fn run_inner(cfg: &Config, tr: &Transcript) -> Result<Summary, String> {
         ),
         None => {
             let st = rt.block_on(c.statuses(Duration::from_millis(500)));
-            let stuck = known_kraft_stuck_prospective(&cfg.protocol, &st);
             let brief: Vec<String> = st
                 .iter()
                 .map(|(id, s)| match s {
@@ -302,24 +259,12 @@ fn run_inner(cfg: &Config, tr: &Transcript) -> Result<Summary, String> {
                     brief.join("\n          ")
                 ),
             );
-            match stuck {
-                Some(nodes) if !strict() => {
-                    let text = format!(
-                        "KNOWN BUG (specs, KRaft with pre-vote): {nodes} stuck Prospective in \
-                         the leader's epoch, knowing the leader, and never follow it again \
-                         (see kraft_prospective_that_knew_the_leader_follows_it_again); \
-                         KRAFTWERK_NEMESIS_STRICT=1 makes this a failure"
-                    );
-                    tr.line(start, &text);
-                    known_bug = Some(text);
-                }
-                _ => problems.push(format!(
-                    "no convergence within {:?} after healing:\n  {}\n{}",
-                    cfg.converge_limit,
-                    brief.join("\n  "),
-                    logs(&c)
-                )),
-            }
+            problems.push(format!(
+                "no convergence within {:?} after healing:\n  {}\n{}",
+                cfg.converge_limit,
+                brief.join("\n  "),
+                logs(&c)
+            ));
         }
     }
     let crashed = c.exited();
@@ -408,12 +353,7 @@ fn run_inner(cfg: &Config, tr: &Transcript) -> Result<Summary, String> {
         fail: report.fail,
         unknown: report.unknown,
         acked_writes: acked.len(),
-        convergence: if known_bug.is_none() {
-            Some(convergence)
-        } else {
-            None
-        },
-        known_bug,
+        convergence,
     })
 }
 
@@ -565,53 +505,4 @@ fn nemesis(
         std::thread::sleep(step.gap);
     }
     Ok(counts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kraftwerk_impl::core::Status;
-
-    fn st(id: u32, role: &str, term: u64, leader: Option<u32>, applied: u64) -> Option<Status> {
-        Some(Status {
-            id,
-            role: role.into(),
-            term,
-            leader,
-            commit: applied,
-            log_end: applied,
-            bad_frames: 0,
-            applied,
-            digest: applied * 7,
-        })
-    }
-
-    #[test]
-    fn only_the_exact_known_bug_is_recognised() {
-        let stuck = BTreeMap::from([
-            (1, st(1, "follower", 6, Some(2), 100)),
-            (2, st(2, "leader", 6, Some(2), 100)),
-            (3, st(3, "prospective", 6, Some(2), 80)),
-        ]);
-        assert_eq!(
-            known_kraft_stuck_prospective("kraft", &stuck),
-            Some("n3".into())
-        );
-        assert_eq!(known_kraft_stuck_prospective("raft", &stuck), None);
-        // A lagging follower, an older epoch, another leader named, an
-        // unreachable node: not the known bug.
-        for (role, term, leader) in [
-            ("follower", 6, Some(2)),
-            ("prospective", 5, Some(2)),
-            ("prospective", 6, Some(1)),
-            ("prospective", 6, None),
-        ] {
-            let mut other = stuck.clone();
-            other.insert(3, st(3, role, term, leader, 80));
-            assert_eq!(known_kraft_stuck_prospective("kraft", &other), None);
-        }
-        let mut down = stuck.clone();
-        down.insert(1, None);
-        assert_eq!(known_kraft_stuck_prospective("kraft", &down), None);
-    }
 }
