@@ -21,9 +21,14 @@ impl Node {
         self.start_election(out);
     }
 
-    /// Campaigns: through a pre-vote round when `pre_vote` is on.
+    /// Campaigns: through a pre-vote round when `pre_vote` is on, except
+    /// from Resigned. A resigned leader knows its epoch has no leader, so a
+    /// pre-vote would spare nobody, and the voters still following it
+    /// would refuse one, naming it as their leader: no one could ever
+    /// start the next epoch (found by the fault tests after a leader was
+    /// restarted). As in Kafka, Resigned goes straight to Candidate.
     pub(super) fn start_election(&mut self, out: &mut Vec<Action>) {
-        if self.cfg.pre_vote {
+        if self.cfg.pre_vote && self.state != State::Resigned {
             self.become_prospective(out);
         } else {
             self.become_candidate(out);

@@ -898,6 +898,19 @@ fn a_former_leader_restarts_resigned_in_its_epoch() {
 }
 
 #[test]
+fn a_resigned_leader_campaigns_without_a_pre_vote() {
+    // With pre-vote on, the followers still name the resigned node as the
+    // epoch's leader and refuse pre-votes: it must bump the epoch itself.
+    let mut c = (*cfg()).clone();
+    c.pre_vote = true;
+    let (mut n, _) = restore_with(N0, Arc::new(c), hs(2, Some(N0), Some(N0)), log_of(&[1, 2]));
+    assert_eq!(n.state, State::Resigned);
+    let out = timeout(&mut n, Timer::Election);
+    assert_eq!(out[0], Action::PersistHardState(hs(3, Some(N0), None)));
+    assert!(matches!(n.state, State::Candidate { .. }), "{:?}", n.state);
+}
+
+#[test]
 fn restarts_resume_from_the_quorum_state() {
     let (f, out) = restore_with(N1, cfg(), hs(2, Some(N1), Some(N0)), log_of(&[1]));
     assert_eq!(f.state, State::Follower { leader: N0 });
