@@ -94,7 +94,7 @@ fn kraft_two_voters_pre_vote() {
         pre_vote: true,
         ..small(Protocol::Kraft, 2, 1)
     };
-    pin(cfg, 298_128, 149_229);
+    pin(cfg, 239_300, 120_034);
 }
 
 #[test]

@@ -18,12 +18,25 @@ pub fn kraftwerk_node() -> PathBuf {
         .clone()
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, below Linux's
+/// ephemeral range (32768–60999). A port from `bind(0)` lies in that range,
+/// where any outgoing connection (a client's, etcd's) may take it as its
+/// local port before the node binds it: CI saw "Address already in use".
+/// Each call in a process takes the next port of a walk that starts at a
+/// place given by the process id, skipping ports in use.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let start = std::process::id().wrapping_mul(97) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) as u32;
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 /// A directory removed on drop.

@@ -39,7 +39,8 @@ impl Node {
     /// Nothing durable changes, so nothing is persisted.
     fn become_prospective(&mut self, out: &mut Vec<Action>) {
         let granted = BTreeSet::from([self.id]);
-        self.set_state(State::Prospective { granted }, out);
+        let rejected = BTreeSet::new();
+        self.set_state(State::Prospective { granted, rejected }, out);
         self.send_votes(true, out);
         self.maybe_end_election(out);
     }
@@ -80,7 +81,7 @@ impl Node {
         let deciding = self.deciding_quorum();
         let won = |granted: &BTreeSet<NodeId>| deciding.agrees(|v| granted.contains(&v));
         match &self.state {
-            State::Prospective { granted } if won(granted) => self.become_candidate(out),
+            State::Prospective { granted, .. } if won(granted) => self.become_candidate(out),
             State::Candidate { granted } if won(granted) => self.become_leader(out),
             _ => {}
         }
@@ -155,16 +156,40 @@ impl Node {
         if m.epoch < self.hard.term || self.maybe_transition(m.leader, m.epoch, out) {
             return;
         }
-        if !m.granted || !self.conf.quorum.contains(from) {
+        if !self.conf.quorum.contains(from) {
+            return;
+        }
+        if !m.granted {
+            self.maybe_lose_pre_vote(from, m.pre_vote, out);
             return;
         }
         let counted = match &mut self.state {
-            State::Prospective { granted } if m.pre_vote => granted.insert(from),
+            State::Prospective { granted, .. } if m.pre_vote => granted.insert(from),
             State::Candidate { granted } if !m.pre_vote => granted.insert(from),
             _ => false,
         };
         if counted {
             self.maybe_end_election(out);
+        }
+    }
+
+    /// KIP-996: a Prospective whose pre-vote can no longer win (no quorum
+    /// is left without the voters that refused) goes back to following the
+    /// leader it knew, and fetches again. Knowing none, it stays and
+    /// retries on its next timeout. A single refusal is not a loss: a
+    /// follower refuses while its own timer runs, though its leader may be
+    /// dead; following that leader again on every refusal, two survivors
+    /// of a dead leader would pull each other back for ever.
+    fn maybe_lose_pre_vote(&mut self, from: NodeId, pre_vote: bool, out: &mut Vec<Action>) {
+        let deciding = self.deciding_quorum();
+        let lost = match &mut self.state {
+            State::Prospective { rejected, .. } if pre_vote => {
+                rejected.insert(from) && !deciding.agrees(|v| !rejected.contains(&v))
+            }
+            _ => false,
+        };
+        if let Some(l) = self.hard.leader.filter(|&l| lost && l != self.id) {
+            self.become_follower(self.hard.term, l, out);
         }
     }
 

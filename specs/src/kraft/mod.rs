@@ -172,12 +172,13 @@
 //! - Errors other than FENCED and NOT_LEADER: a Fetch of a higher epoch
 //!   (Kafka: UNKNOWN_LEADER_EPOCH, which the fetcher drops as it is of a
 //!   lower epoch) gets no answer; cluster ids, directory ids and endpoints
-//!   do not exist; a Prospective's loss by a majority of rejections and a
-//!   follower's "fetched recently" check on pre-votes collapse into "retry
-//!   on the next timeout" and "a follower refuses pre-votes", except that
-//!   a Prospective told that the leader it knew still leads its epoch
-//!   follows it again (KIP-996; without it a follower cut off for an
-//!   election timeout never rejoined).
+//!   do not exist; a follower's "fetched recently" check on pre-votes
+//!   collapses into "a follower refuses pre-votes". A Prospective that
+//!   lost its pre-vote (no quorum left without the voters that refused)
+//!   goes back to following the leader it knew (KIP-996); without a known
+//!   leader it retries on its next timeout. (Without the first, a
+//!   follower cut off for an election timeout never rejoined: found by
+//!   the fault tests.)
 //! - Graceful shutdown; the only resignations are check-quorum's and a
 //!   removed leader's.
 //!
@@ -330,6 +331,9 @@ pub enum State {
     Prospective {
         /// Voters that granted a pre-vote (itself included).
         granted: BTreeSet<NodeId>,
+        /// Voters that refused it. Once no quorum is left without them,
+        /// the pre-vote is lost (see `handle_vote_response`).
+        rejected: BTreeSet<NodeId>,
     },
     /// Campaigns in the epoch, having voted for itself.
     Candidate {
@@ -354,8 +358,9 @@ impl RenameNodes for State {
             State::Voted { candidate } => State::Voted {
                 candidate: f(*candidate),
             },
-            State::Prospective { granted } => State::Prospective {
+            State::Prospective { granted, rejected } => State::Prospective {
                 granted: granted.rename_nodes(f),
+                rejected: rejected.rename_nodes(f),
             },
             State::Candidate { granted } => State::Candidate {
                 granted: granted.rename_nodes(f),
@@ -593,19 +598,9 @@ impl Node {
         // not: a node whose log lags behind a change that added the leader
         // must still find it to fetch the change.
         let leader = leader.filter(|&l| l != self.id);
-        // KIP-996: a Prospective told that the leader it knew still leads
-        // its epoch goes back to following it. Staying Prospective, it
-        // would neither fetch nor be sent BeginQuorumEpoch again (found by
-        // the fault tests: a follower cut off for an election timeout never
-        // rejoined).
-        let prospective = matches!(self.state, State::Prospective { .. });
         match leader {
             _ if epoch < self.hard.term => false,
-            Some(l)
-                if epoch > self.hard.term
-                    || self.hard.leader.is_none()
-                    || (prospective && self.hard.leader == Some(l)) =>
-            {
+            Some(l) if epoch > self.hard.term || self.hard.leader.is_none() => {
                 self.become_follower(epoch, l, out);
                 true
             }
@@ -792,7 +787,7 @@ impl Node {
                     return Err("voted but knows a leader".into());
                 }
             }
-            State::Prospective { granted } | State::Candidate { granted } => {
+            State::Prospective { granted, .. } | State::Candidate { granted } => {
                 if !granted.contains(&self.id) {
                     return Err("a nominee has not granted itself".into());
                 }
