@@ -196,7 +196,7 @@ pub fn server_fields(s: &ServerState) -> Vec<(&'static str, String)> {
             let state = match &n.state {
                 kraft::State::Unattached => "unattached".to_string(),
                 kraft::State::Voted { candidate } => format!("voted for {candidate}"),
-                kraft::State::Prospective { granted, .. } => {
+                kraft::State::Prospective { granted } => {
                     format!("prospective (pre-votes {})", join(granted))
                 }
                 kraft::State::Candidate { granted } => {

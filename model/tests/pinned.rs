@@ -94,7 +94,7 @@ fn kraft_two_voters_pre_vote() {
         pre_vote: true,
         ..small(Protocol::Kraft, 2, 1)
     };
-    pin(cfg, 239_300, 120_034);
+    pin(cfg, 236_048, 118_189);
 }
 
 #[test]

@@ -39,8 +39,7 @@ impl Node {
     /// Nothing durable changes, so nothing is persisted.
     fn become_prospective(&mut self, out: &mut Vec<Action>) {
         let granted = BTreeSet::from([self.id]);
-        let rejected = BTreeSet::new();
-        self.set_state(State::Prospective { granted, rejected }, out);
+        self.set_state(State::Prospective { granted }, out);
         self.send_votes(true, out);
         self.maybe_end_election(out);
     }
@@ -81,7 +80,7 @@ impl Node {
         let deciding = self.deciding_quorum();
         let won = |granted: &BTreeSet<NodeId>| deciding.agrees(|v| granted.contains(&v));
         match &self.state {
-            State::Prospective { granted, .. } if won(granted) => self.become_candidate(out),
+            State::Prospective { granted } if won(granted) => self.become_candidate(out),
             State::Candidate { granted } if won(granted) => self.become_leader(out),
             _ => {}
         }
@@ -160,11 +159,11 @@ impl Node {
             return;
         }
         if !m.granted {
-            self.maybe_lose_pre_vote(from, m.pre_vote, out);
+            self.follow_refusing_leader(from, m.pre_vote, out);
             return;
         }
         let counted = match &mut self.state {
-            State::Prospective { granted, .. } if m.pre_vote => granted.insert(from),
+            State::Prospective { granted } if m.pre_vote => granted.insert(from),
             State::Candidate { granted } if !m.pre_vote => granted.insert(from),
             _ => false,
         };
@@ -173,23 +172,20 @@ impl Node {
         }
     }
 
-    /// KIP-996: a Prospective whose pre-vote can no longer win (no quorum
-    /// is left without the voters that refused) goes back to following the
-    /// leader it knew, and fetches again. Knowing none, it stays and
-    /// retries on its next timeout. A single refusal is not a loss: a
-    /// follower refuses while its own timer runs, though its leader may be
-    /// dead; following that leader again on every refusal, two survivors
-    /// of a dead leader would pull each other back for ever.
-    fn maybe_lose_pre_vote(&mut self, from: NodeId, pre_vote: bool, out: &mut Vec<Action>) {
-        let deciding = self.deciding_quorum();
-        let lost = match &mut self.state {
-            State::Prospective { rejected, .. } if pre_vote => {
-                rejected.insert(from) && !deciding.agrees(|v| !rejected.contains(&v))
-            }
-            _ => false,
-        };
-        if let Some(l) = self.hard.leader.filter(|&l| lost && l != self.id) {
-            self.become_follower(self.hard.term, l, out);
+    /// A Prospective refused by the leader it knew, in person, goes back
+    /// to following it: that leader is alive and leads the epoch. Staying
+    /// Prospective, it would never fetch again, and the leader does not
+    /// resend BeginQuorumEpoch to a voter that fetched in its epoch (found
+    /// by the fault tests: a follower cut off for an election timeout
+    /// never rejoined). A refusal from another voter that merely names that
+    /// leader proves nothing, as a follower refuses pre-votes while its own
+    /// timer runs even if the leader is dead: following the leader again
+    /// on such refusals, the survivors of a dead leader would pull each
+    /// other back for ever (the real-cluster tests caught that too).
+    fn follow_refusing_leader(&mut self, from: NodeId, pre_vote: bool, out: &mut Vec<Action>) {
+        let prospective = matches!(self.state, State::Prospective { .. });
+        if pre_vote && prospective && self.hard.leader == Some(from) && from != self.id {
+            self.become_follower(self.hard.term, from, out);
         }
     }
 

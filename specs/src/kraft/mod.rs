@@ -173,12 +173,10 @@
 //!   (Kafka: UNKNOWN_LEADER_EPOCH, which the fetcher drops as it is of a
 //!   lower epoch) gets no answer; cluster ids, directory ids and endpoints
 //!   do not exist; a follower's "fetched recently" check on pre-votes
-//!   collapses into "a follower refuses pre-votes". A Prospective that
-//!   lost its pre-vote (no quorum left without the voters that refused)
-//!   goes back to following the leader it knew (KIP-996); without a known
-//!   leader it retries on its next timeout. (Without the first, a
-//!   follower cut off for an election timeout never rejoined: found by
-//!   the fault tests.)
+//!   collapses into "a follower refuses pre-votes", and a Prospective's
+//!   loss by a majority of rejections into "retry on the next timeout",
+//!   except that a Prospective refused by the very leader it knew goes
+//!   back to following it (see `handle_vote_response`).
 //! - Graceful shutdown; the only resignations are check-quorum's and a
 //!   removed leader's.
 //!
@@ -331,9 +329,6 @@ pub enum State {
     Prospective {
         /// Voters that granted a pre-vote (itself included).
         granted: BTreeSet<NodeId>,
-        /// Voters that refused it. Once no quorum is left without them,
-        /// the pre-vote is lost (see `handle_vote_response`).
-        rejected: BTreeSet<NodeId>,
     },
     /// Campaigns in the epoch, having voted for itself.
     Candidate {
@@ -358,9 +353,8 @@ impl RenameNodes for State {
             State::Voted { candidate } => State::Voted {
                 candidate: f(*candidate),
             },
-            State::Prospective { granted, rejected } => State::Prospective {
+            State::Prospective { granted } => State::Prospective {
                 granted: granted.rename_nodes(f),
-                rejected: rejected.rename_nodes(f),
             },
             State::Candidate { granted } => State::Candidate {
                 granted: granted.rename_nodes(f),
@@ -787,7 +781,7 @@ impl Node {
                     return Err("voted but knows a leader".into());
                 }
             }
-            State::Prospective { granted, .. } | State::Candidate { granted } => {
+            State::Prospective { granted } | State::Candidate { granted } => {
                 if !granted.contains(&self.id) {
                     return Err("a nominee has not granted itself".into());
                 }
