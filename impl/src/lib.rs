@@ -14,8 +14,7 @@
 //! - [`tls`]: optional TLS 1.3 on both ports (mutually authenticated
 //!   peers, server-authenticated clients, client certificates optional).
 //!
-//! Membership change is not supported yet: the voter set is fixed by the
-//! command line (the core's reconfiguration is being built).
+//! Membership change: `kraftwerk-node reconfig` (joint consensus).
 #![deny(missing_docs)]
 
 pub mod client;
@@ -27,3 +26,18 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod transport;
+
+/// A clap error as one line: its first paragraph, whitespace collapsed,
+/// without clap's own `error: ` prefix (for `PROGRAM: error: LINE`).
+pub fn usage_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let line = text
+        .trim_start()
+        .split("\n\n")
+        .next()
+        .unwrap_or("bad usage")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.trim_start_matches("error: ").to_string()
+}

@@ -289,18 +289,7 @@ fn main() -> ExitCode {
                 eprintln!("kraftwerk-node: error: a subcommand is required (see --help)");
                 return ExitCode::from(2);
             }
-            // clap's first paragraph, on one line.
-            let text = e.to_string();
-            let line = text
-                .trim_start()
-                .split("\n\n")
-                .next()
-                .unwrap_or("bad usage")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let line = line.trim_start_matches("error: ");
-            eprintln!("kraftwerk-node: error: {line}");
+            eprintln!("kraftwerk-node: error: {}", kraftwerk_impl::usage_line(&e));
             return ExitCode::from(2);
         }
     };

@@ -76,20 +76,7 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // clap's first paragraph, on one line.
-            let text = e.to_string();
-            let line = text
-                .trim_start()
-                .split("\n\n")
-                .next()
-                .unwrap_or("bad usage")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            eprintln!(
-                "kraftwerk-bench: error: {}",
-                line.trim_start_matches("error: ")
-            );
+            eprintln!("kraftwerk-bench: error: {}", kraftwerk_impl::usage_line(&e));
             return ExitCode::from(2);
         }
     };
