@@ -128,8 +128,8 @@ enum Cmd {
         /// Where the log and hard state live.
         #[arg(long)]
         data_dir: PathBuf,
-        /// The protocol.
-        #[arg(long, value_enum, default_value = "raft")]
+        /// The protocol: raft or kraft.
+        #[arg(long, default_value = "raft")]
         protocol: Protocol,
         /// This node starts as a non-voter (KRaft: an observer).
         #[arg(long)]
@@ -234,8 +234,8 @@ enum Cmd {
         /// Data, logs and pid files.
         #[arg(long, default_value = "cluster-data")]
         dir: PathBuf,
-        /// The protocol.
-        #[arg(long, value_enum, default_value = "raft")]
+        /// The protocol: raft or kraft.
+        #[arg(long, default_value = "raft")]
         protocol: Protocol,
     },
 }

@@ -15,7 +15,8 @@ use crate::storage::Storage;
 use crate::transport::{accept_clients, accept_peers, send_to_peer};
 use kraftwerk_specs::log::Log;
 use kraftwerk_specs::message::Message;
-use kraftwerk_specs::raft::{Action, Input, Timer};
+use kraftwerk_specs::node::{apply_durable, Durable};
+use kraftwerk_specs::node::{Action, Input, Timer};
 use kraftwerk_specs::types::{NodeId, RequestId};
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -156,17 +157,17 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         let all: Vec<NodeId> = cfg.peers.keys().map(|&i| NodeId(i)).collect();
         let observers: Vec<NodeId> = cfg.observers.iter().map(|&i| NodeId(i)).collect();
         let voters = crate::core::voters_of(&all, &observers);
-        let mut first = Vec::new();
-        let node = AnyNode::restore(
+        let (node, first) = crate::core::restore(
             cfg.protocol,
             NodeId(me),
             &voters,
             &observers,
-            recovered.hard,
-            Log::from_entries(recovered.entries),
-            &mut first,
+            Durable {
+                hard: recovered.hard,
+                log: Log::from_entries(recovered.entries),
+            },
         );
-        log_line(me, format!("started, {:?}", node.status()));
+        log_line(me, format!("started, {:?}", crate::core::status(&node)));
         let mut rt = Runtime {
             cfg,
             node,
@@ -238,7 +239,7 @@ impl Runtime {
             debug_assert_eq!(self.node.validate(), Ok(()));
             self.execute(actions)?;
             for s in statuses {
-                let mut status = self.node.status();
+                let mut status = crate::core::status(&self.node);
                 status.bad_frames = self.bad.load(Ordering::Relaxed);
                 status.applied = self.kv.applied();
                 status.digest = self.kv.digest();
@@ -258,34 +259,26 @@ impl Runtime {
             Event::Peer(from, msg) => inputs.push(Input::Receive { from, msg }),
             Event::Status(tx) => statuses.push(tx),
             Event::Admin(request, changes, tx) => {
-                if !self.node.is_leader() {
-                    let _ = tx.send(self.not_leader());
-                    return;
-                }
                 self.admin.insert(request);
                 self.pending.entry(request).or_default().push(tx);
                 inputs.push(Input::ChangeMembership { request, changes });
             }
-            Event::Client(request, cmd, tx) => {
-                if !self.node.is_leader() {
-                    let _ = tx.send(self.not_leader());
-                    return;
+            Event::Client(request, cmd, tx) => match bincode::serialize(&cmd) {
+                Ok(data) => {
+                    self.pending.entry(request).or_default().push(tx);
+                    inputs.push(Input::Propose { request, data });
                 }
-                match bincode::serialize(&cmd) {
-                    Ok(data) => {
-                        self.pending.entry(request).or_default().push(tx);
-                        inputs.push(Input::Propose { request, data });
-                    }
-                    Err(e) => {
-                        let _ = tx.send(ClientResp::Error(e.to_string()));
-                    }
+                Err(e) => {
+                    let _ = tx.send(ClientResp::Error(e.to_string()));
                 }
-            }
+            },
         }
     }
 
-    fn not_leader(&self) -> ClientResp {
-        let leader = self.node.known_leader().map(|l| l.0);
+    /// The answer to a request this node will not answer itself, with the
+    /// core's leader hint.
+    fn not_leader(&self, leader: Option<NodeId>) -> ClientResp {
+        let leader = leader.map(|l| l.0);
         ClientResp::NotLeader {
             leader,
             addr: leader.and_then(|l| self.cfg.clients.get(&l).cloned()),
@@ -297,11 +290,16 @@ impl Runtime {
         let mut sends: Vec<Option<(NodeId, Message)>> = Vec::new();
         let mut replies = Vec::new();
         let mut refusals = Vec::new();
+        let mut not_leader = Vec::new();
         for action in actions {
+            if persist_action(&mut self.storage, &action)? {
+                continue;
+            }
             match action {
                 Action::PersistHardState(_) | Action::TruncateLog { .. } | Action::AppendLog(_) => {
-                    persist_action(&mut self.storage, &action)?
+                    unreachable!("carried out above")
                 }
+                Action::NotLeader { request, leader } => not_leader.push((request, leader)),
                 Action::Send { to, msg } => push_coalesced(&mut sends, to, msg),
                 Action::SetTimer(t) => {
                     self.deadlines.insert(t, Instant::now() + timer_duration(t));
@@ -345,29 +343,33 @@ impl Runtime {
                 !txs.is_empty()
             });
         }
-        if !self.node.is_leader() && !self.pending.is_empty() {
-            let resp = self.not_leader();
-            for (_, txs) in self.pending.drain() {
-                for tx in txs {
-                    let _ = tx.send(resp.clone());
+        for (request, leader) in not_leader {
+            let resp = self.not_leader(leader);
+            let txs: Vec<_> = match request {
+                Some(r) => {
+                    self.admin.remove(&r);
+                    self.pending.remove(&r).unwrap_or_default()
                 }
+                None => {
+                    self.admin.clear();
+                    self.pending.drain().flat_map(|(_, txs)| txs).collect()
+                }
+            };
+            for tx in txs {
+                let _ = tx.send(resp.clone());
             }
         }
         Ok(())
     }
 }
 
-/// Carries out the durable part of `action` on `storage`: the hard state
-/// is replaced durably at once, log changes are buffered until
-/// [`Storage::sync`]. Other actions are ignored. The runtime's only path to
-/// the disk (the replay test drives it too).
-pub fn persist_action(storage: &mut Storage, action: &Action) -> Result<(), String> {
-    match action {
-        Action::PersistHardState(h) => storage.persist_hard(h),
-        Action::TruncateLog { last } => storage.truncate(*last),
-        Action::AppendLog(entries) => storage.append(entries),
-        _ => Ok(()),
-    }
+/// Carries out the durable part of `action` on `storage` by the specs'
+/// durable-state rule ([`apply_durable`]): the hard state is replaced
+/// durably at once, log changes are buffered until [`Storage::sync`].
+/// Returns whether `action` was a persistence action. The runtime's only
+/// path to the disk (the replay test drives it too).
+pub fn persist_action(storage: &mut Storage, action: &Action) -> Result<bool, String> {
+    apply_durable(storage, action)
 }
 
 /// Queues a message for sending, dropping an earlier AppendEntries of the

@@ -24,7 +24,7 @@
 //! Appends are buffered until [`Storage::sync`]: the runtime appends a whole
 //! batch of entries and fsyncs once (group commit).
 
-use kraftwerk_specs::raft::HardState;
+use kraftwerk_specs::node::HardState;
 use kraftwerk_specs::types::{Entry, LogIndex};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -308,6 +308,20 @@ fn scan(bytes: &[u8]) -> Result<(Vec<Entry>, Vec<u64>, u64), (usize, String, usi
         }
     }
     Ok((entries, offsets, at as u64))
+}
+
+/// The runtime's disk under the specs' durable-state rule.
+impl kraftwerk_specs::node::DurableStore for Storage {
+    type Error = String;
+    fn persist_hard(&mut self, hard: &HardState) -> Result<(), String> {
+        Storage::persist_hard(self, hard)
+    }
+    fn truncate(&mut self, last: LogIndex) -> Result<(), String> {
+        Storage::truncate(self, last)
+    }
+    fn append(&mut self, entries: &[Entry]) -> Result<(), String> {
+        Storage::append(self, entries)
+    }
 }
 
 #[cfg(test)]

@@ -27,109 +27,26 @@
 
 use crate::config::Plan;
 use kraftwerk_specs::invariants::NodeView;
-use kraftwerk_specs::kraft;
-use kraftwerk_specs::log::Log;
 use kraftwerk_specs::message::{ClientReply, ClientRequest, MembershipRequest, Message};
-use kraftwerk_specs::raft::{self, Action, HardState, Input, Timer};
+use kraftwerk_specs::node::{Action, Input, Timer};
+pub use kraftwerk_specs::protocol::{AnyConfig as Core, AnyNode};
 use kraftwerk_specs::types::{NodeId, RenameNodes, RequestId};
 use stateright::actor::{model_timeout, Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
 use std::borrow::Cow;
-use std::sync::Arc;
 
-/// What a server keeps on disk: hard state and log, plus (a model-only
-/// ghost) how many times it has restarted, to bound crashes.
+/// What a server keeps on disk: the core's [`specs::node::Durable`] (hard
+/// state and log), plus (a model-only ghost) how many times it has
+/// restarted, to bound crashes.
+///
+/// [`specs::node::Durable`]: kraftwerk_specs::node::Durable
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Durable {
-    /// Term and vote.
-    pub hard: HardState,
-    /// The log.
-    pub log: Log,
+    /// Term, vote and log, changed only by the durable-state rule
+    /// ([`kraftwerk_specs::node::Durable::apply`]).
+    pub disk: kraftwerk_specs::node::Durable,
     /// Restarts so far (ghost, for the crash bound).
     pub restarts: u8,
-}
-
-/// The protocol core of one server.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AnyNode {
-    /// A Raft node.
-    Raft(raft::Node),
-    /// A KRaft node.
-    Kraft(kraft::Node),
-}
-
-/// The settings every server of a model shares.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Core {
-    /// Raft.
-    Raft(Arc<raft::Config>),
-    /// KRaft.
-    Kraft(Arc<kraft::Config>),
-}
-
-impl Core {
-    /// A node restored from `durable` (a fresh one from empty storage).
-    fn restore(&self, id: NodeId, durable: &Durable, out: &mut Vec<Action>) -> AnyNode {
-        match self {
-            Core::Raft(c) => AnyNode::Raft(raft::Node::restore(
-                id,
-                c.clone(),
-                durable.hard,
-                durable.log.clone(),
-                out,
-            )),
-            Core::Kraft(c) => AnyNode::Kraft(kraft::Node::restore(
-                id,
-                c.clone(),
-                durable.hard,
-                durable.log.clone(),
-                out,
-            )),
-        }
-    }
-}
-
-impl AnyNode {
-    /// Feeds one input.
-    pub fn step(&mut self, input: Input, out: &mut Vec<Action>) {
-        match self {
-            AnyNode::Raft(n) => n.step(input, out),
-            AnyNode::Kraft(n) => n.step(input, out),
-        }
-    }
-
-    /// What the properties see.
-    pub fn view(&self) -> NodeView<'_> {
-        match self {
-            AnyNode::Raft(n) => n.view(),
-            AnyNode::Kraft(n) => n.view(),
-        }
-    }
-
-    /// The node's local invariants.
-    pub fn validate(&self) -> Result<(), String> {
-        match self {
-            AnyNode::Raft(n) => n.validate(),
-            AnyNode::Kraft(n) => n.validate(),
-        }
-    }
-
-    /// The durable hard state as the node holds it in memory.
-    pub fn hard(&self) -> HardState {
-        match self {
-            AnyNode::Raft(n) => n.hard,
-            AnyNode::Kraft(n) => n.hard,
-        }
-    }
-}
-
-impl RenameNodes for AnyNode {
-    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
-        match self {
-            AnyNode::Raft(n) => AnyNode::Raft(n.rename_nodes(f)),
-            AnyNode::Kraft(n) => AnyNode::Kraft(n.rename_nodes(f)),
-        }
-    }
 }
 
 /// One server: the protocol node, the durable copy the adapter maintains
@@ -269,34 +186,27 @@ impl ServerState {
         out: &mut Out<KwActor>,
     ) -> Option<ServerState> {
         let mut next = self.clone();
-        let mut actions = Vec::new();
-        next.node.step(input, &mut actions);
+        let actions = next.node.step(input);
         debug_assert_eq!(next.node.validate(), Ok(()));
         let mut saved = false;
         for action in actions {
+            if let Action::TruncateLog { last } = action {
+                if last < next.durable.disk.log.last_index() {
+                    next.truncated = true;
+                }
+            }
+            if next.durable.disk.apply(&action) {
+                saved = true;
+                continue;
+            }
             match action {
-                Action::PersistHardState(h) => {
-                    next.durable.hard = h;
-                    saved = true;
-                }
-                Action::TruncateLog { last } => {
-                    if last < next.durable.log.last_index() {
-                        next.truncated = true;
-                    }
-                    next.durable.log.truncate(last);
-                    saved = true;
-                }
-                Action::AppendLog(entries) => {
-                    for e in entries {
-                        next.durable.log.push(e);
-                    }
-                    saved = true;
-                }
                 Action::Send { to, msg } => out.send(actor_id(to), Msg(msg)),
                 Action::SetTimer(t) if t == Timer::Heartbeat && !heartbeats => {}
                 Action::SetTimer(t) => out.set_timer(t, model_timeout()),
                 Action::CancelTimer(t) => out.cancel_timer(t),
-                Action::Apply { .. } | Action::Refuse { .. } => {}
+                // The client sends each request to every server: a leader
+                // hint would tell it nothing.
+                Action::Apply { .. } | Action::Refuse { .. } | Action::NotLeader { .. } => {}
                 Action::Reply {
                     request,
                     index,
@@ -309,6 +219,9 @@ impl ServerState {
                         term,
                     })),
                 ),
+                Action::PersistHardState(_) | Action::TruncateLog { .. } | Action::AppendLog(_) => {
+                    unreachable!("applied to the disk above")
+                }
             }
         }
         if saved {
@@ -337,8 +250,7 @@ impl Actor for KwActor {
                     restarts: d.restarts + 1,
                     ..d
                 });
-                let mut actions = Vec::new();
-                let node = core.restore(node_id(id), &durable, &mut actions);
+                let (node, actions) = core.restore(node_id(id), durable.disk.clone());
                 for a in actions {
                     match a {
                         Action::SetTimer(t) if t == Timer::Heartbeat && !heartbeats => {}
@@ -473,9 +385,14 @@ impl Rewrite<Id> for ActorState {
 
 impl Rewrite<Id> for Durable {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        let f = renamer(plan);
         Durable {
-            hard: self.hard.rename_nodes(&renamer(plan)),
-            log: self.log.clone(),
+            disk: kraftwerk_specs::node::Durable {
+                hard: self.disk.hard.rename_nodes(&f),
+                // Like the node's own log (`Log::rename_nodes`): shared
+                // unless a configuration entry names a renamed server.
+                log: self.disk.log.rename_nodes(&f),
+            },
             restarts: self.restarts,
         }
     }
@@ -502,12 +419,13 @@ impl Rewrite<Id> for Ghost {
 /// `t2 vote n0 log [1/c0#0] restarts 1`: what is on disk.
 impl std::fmt::Debug for Durable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let vote = self.hard.voted_for.map_or("-".into(), |v| v.to_string());
-        write!(f, "t{} vote {vote}", self.hard.term)?;
-        if let Some(l) = self.hard.leader {
+        let hard = self.disk.hard;
+        let vote = hard.voted_for.map_or("-".into(), |v| v.to_string());
+        write!(f, "t{} vote {vote}", hard.term)?;
+        if let Some(l) = hard.leader {
             write!(f, " leader {l}")?;
         }
-        write!(f, " log {}", crate::trace::log_text(&self.log))?;
+        write!(f, " log {}", crate::trace::log_text(&self.disk.log))?;
         if self.restarts > 0 {
             write!(f, " restarts {}", self.restarts)?;
         }
@@ -522,17 +440,10 @@ impl std::fmt::Debug for Durable {
 /// (`follower-of n0`, `voted-for n1`) so that each field reads as one word.
 impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (id, hard, log) = match &self.node {
-            AnyNode::Raft(n) => (n.id, n.hard, &n.log),
-            AnyNode::Kraft(n) => (n.id, n.hard, &n.log),
-        };
+        let (id, hard, log) = (self.node.id(), self.node.hard(), self.node.log());
         write!(f, "{id}")?;
-        if !self.node.view().voters.contains(id) {
-            let word = match self.node {
-                AnyNode::Raft(_) => "non-voter",
-                AnyNode::Kraft(_) => "observer",
-            };
-            write!(f, " {word}")?;
+        if !self.node.is_voter() {
+            write!(f, " {}", self.node.kind().non_voter_word())?;
         }
         let fields = crate::trace::server_fields(self);
         // The role (or KRaft state) names the known leader already when it
@@ -554,7 +465,7 @@ impl std::fmt::Debug for ServerState {
                 _ => write!(f, " {name} {value}")?,
             }
         }
-        if self.durable.hard != hard || self.durable.log != *log {
+        if self.durable.disk.hard != hard || self.durable.disk.log != *log {
             write!(f, " | disk {:?}", self.durable)?;
         } else if self.durable.restarts > 0 {
             write!(f, " restarts {}", self.durable.restarts)?;

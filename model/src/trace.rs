@@ -3,10 +3,10 @@
 //! "n2 election timeout", "crash n1") followed by only the server fields that
 //! changed, and the Explorer path that opens the same trace.
 
-use crate::actor::{ActorState, AnyNode, ServerState};
+use crate::actor::{ActorState, ServerState};
 use crate::model::{KwModel, KwState};
-use kraftwerk_specs::kraft;
-use kraftwerk_specs::raft::{Role, Timer};
+use kraftwerk_specs::node::Timer;
+use kraftwerk_specs::protocol::ProtocolKind;
 use serde::Serialize;
 use stateright::actor::{ActorModelAction, Id};
 use stateright::Path;
@@ -99,45 +99,22 @@ pub fn snapshot(state: &KwState) -> Vec<ServerSnapshot> {
         let Some(s) = a.server() else { continue };
         let node = actor_name(state, Id::from(i));
         let up = !state.crashed[i];
-        let snap = match &s.node {
-            AnyNode::Raft(n) => {
-                let (role, leader) = match &n.role {
-                    Role::Follower { leader } => ("follower", leader.map(|l| l.to_string())),
-                    Role::Candidate { .. } => ("candidate", None),
-                    Role::Leader { .. } => ("leader", Some(node.clone())),
-                };
-                ServerSnapshot {
-                    node,
-                    up,
-                    role: role.to_string(),
-                    term: n.hard.term.0,
-                    vote: n.hard.voted_for.map(|v| v.to_string()),
-                    leader,
-                    log: entry_snapshots(n.log.entries()),
-                    commit: n.commit.0,
-                }
-            }
-            AnyNode::Kraft(n) => {
-                let role = match &n.state {
-                    kraft::State::Unattached => "unattached",
-                    kraft::State::Voted { .. } => "voted",
-                    kraft::State::Prospective { .. } => "prospective",
-                    kraft::State::Candidate { .. } => "candidate",
-                    kraft::State::Leader(_) => "leader",
-                    kraft::State::Follower { .. } => "follower",
-                    kraft::State::Resigned => "resigned",
-                };
-                ServerSnapshot {
-                    node,
-                    up,
-                    role: role.to_string(),
-                    term: n.hard.term.0,
-                    vote: n.hard.voted_for.map(|v| v.to_string()),
-                    leader: n.hard.leader.map(|v| v.to_string()),
-                    log: entry_snapshots(n.log.entries()),
-                    commit: n.high_watermark.0,
-                }
-            }
+        let n = &s.node;
+        let hard = n.hard();
+        let leader = match n.kind() {
+            // A Raft follower's leader is volatile: the role knows it.
+            ProtocolKind::Raft => n.known_leader(),
+            ProtocolKind::Kraft => hard.leader,
+        };
+        let snap = ServerSnapshot {
+            node,
+            up,
+            role: n.role_name().to_string(),
+            term: hard.term.0,
+            vote: hard.voted_for.map(|v| v.to_string()),
+            leader: leader.map(|l| l.to_string()),
+            log: entry_snapshots(n.log().entries()),
+            commit: n.committed().0,
         };
         out.push(snap);
     }
@@ -170,62 +147,29 @@ pub fn log_text(log: &kraftwerk_specs::log::Log) -> String {
 /// The labelled fields of a server, in display order: role, term (epoch),
 /// vote, known leader (KRaft), log, commit index (KRaft: high watermark).
 pub fn server_fields(s: &ServerState) -> Vec<(&'static str, String)> {
-    match &s.node {
-        AnyNode::Raft(n) => {
-            let role = match &n.role {
-                Role::Follower { leader: None } => "follower".to_string(),
-                Role::Follower { leader: Some(l) } => format!("follower of {l}"),
-                Role::Candidate { votes } => format!("candidate (votes {})", join(votes)),
-                Role::Leader { progress } => format!(
-                    "leader (match {})",
-                    join(progress.iter().map(|(p, pr)| format!("{p}:{}", pr.matched)))
-                ),
-            };
-            vec![
-                ("role", role),
-                ("term", n.hard.term.to_string()),
-                (
-                    "vote",
-                    n.hard.voted_for.map_or("-".into(), |v| v.to_string()),
-                ),
-                ("log", log_text(&n.log)),
-                ("commit", n.commit.to_string()),
-            ]
-        }
-        AnyNode::Kraft(n) => {
-            let state = match &n.state {
-                kraft::State::Unattached => "unattached".to_string(),
-                kraft::State::Voted { candidate } => format!("voted for {candidate}"),
-                kraft::State::Prospective { granted } => {
-                    format!("prospective (pre-votes {})", join(granted))
-                }
-                kraft::State::Candidate { granted } => {
-                    format!("candidate (votes {})", join(granted))
-                }
-                kraft::State::Leader(l) => format!(
-                    "leader (start {}, acked {})",
-                    l.epoch_start_offset,
-                    join(l.end_offsets.iter().map(|(p, o)| format!("{p}:{o}")))
-                ),
-                kraft::State::Follower { leader } => format!("follower of {leader}"),
-                kraft::State::Resigned => "resigned".to_string(),
-            };
-            vec![
-                ("state", state),
-                ("epoch", n.hard.term.to_string()),
-                (
-                    "vote",
-                    n.hard.voted_for.map_or("-".into(), |v| v.to_string()),
-                ),
-                (
-                    "leader",
-                    n.hard.leader.map_or("-".into(), |v| v.to_string()),
-                ),
-                ("log", log_text(&n.log)),
-                ("hwm", n.high_watermark.to_string()),
-            ]
-        }
+    let n = &s.node;
+    let kind = n.kind();
+    let hard = n.hard();
+    let id_or_dash =
+        |id: Option<kraftwerk_specs::types::NodeId>| id.map_or("-".into(), |v| v.to_string());
+    let mut fields = vec![
+        (
+            if kind == ProtocolKind::Raft {
+                "role"
+            } else {
+                "state"
+            },
+            n.role_detail(),
+        ),
+        (kind.term_word(), hard.term.to_string()),
+        ("vote", id_or_dash(hard.voted_for)),
+    ];
+    if kind == ProtocolKind::Kraft {
+        fields.push(("leader", id_or_dash(hard.leader)));
     }
+    fields.push(("log", log_text(n.log())));
+    fields.push((kind.commit_word(), n.committed().to_string()));
+    fields
 }
 
 /// The one-line label of an action.

@@ -258,7 +258,11 @@ impl Cluster {
         };
         for i in 0..NODES {
             let mut out = Vec::new();
-            let node = Node::new(NodeId(i as u32), cfg.clone(), &mut out);
+            let node = {
+                let (node, actions) = Node::new(NodeId(i as u32), cfg.clone());
+                out.extend(actions);
+                node
+            };
             cluster.servers.push(Server {
                 node,
                 durable: Durable::default(),
@@ -341,13 +345,18 @@ impl Cluster {
                 self.trace.push(format!("n{node}: crash and restart"));
                 let s = &mut self.servers[node];
                 let mut out = Vec::new();
-                s.node = Node::restore(
-                    s.node.id,
-                    s.node.cfg.clone(),
-                    s.durable.hard,
-                    Log::from_entries(s.durable.log.clone()),
-                    &mut out,
-                );
+                s.node = {
+                    let (node, actions) = Node::restore(
+                        s.node.id,
+                        s.node.cfg.clone(),
+                        kraftwerk_specs::node::Durable {
+                            hard: s.durable.hard,
+                            log: Log::from_entries(s.durable.log.clone()),
+                        },
+                    );
+                    out.extend(actions);
+                    node
+                };
                 s.timers.clear();
                 s.applied = LogIndex(0);
                 self.carry_out(node, out)
@@ -368,7 +377,7 @@ impl Cluster {
     fn step(&mut self, i: usize, input: Input) -> Check {
         let was_leader = self.servers[i].node.is_leader();
         let mut out = Vec::new();
-        self.servers[i].node.step(input, &mut out);
+        out.extend(self.servers[i].node.step(input));
         self.carry_out(i, out)?;
         let n = &self.servers[i].node;
         if !was_leader && n.is_leader() && n.hard.term > Term(1) {
@@ -406,6 +415,7 @@ impl Cluster {
                 Action::SetTimer(t) => {
                     s.timers.insert(t);
                 }
+                Action::NotLeader { .. } => {}
                 Action::CancelTimer(t) => {
                     s.timers.remove(&t);
                 }

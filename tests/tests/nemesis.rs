@@ -191,7 +191,7 @@ fn kraft_prospective_that_knew_the_leader_follows_it_again() {
     let cfg = Arc::new(cfg);
     let mut nodes: BTreeMap<NodeId, Node> = ids
         .iter()
-        .map(|&id| (id, Node::new(id, cfg.clone(), &mut Vec::new())))
+        .map(|&id| (id, Node::new(id, cfg.clone()).0))
         .collect();
     // Delivers every message until none is left (no timer fires).
     let pump = |nodes: &mut BTreeMap<NodeId, Node>, from: NodeId, input: Input| {
@@ -201,7 +201,7 @@ fn kraft_prospective_that_knew_the_leader_follows_it_again() {
             steps += 1;
             assert!(steps < 10_000, "no quiescence");
             let mut out = Vec::new();
-            nodes.get_mut(&to).expect("node").step(input, &mut out);
+            out.extend(nodes.get_mut(&to).expect("node").step(input));
             for a in out {
                 if let Action::Send { to: dest, msg } = a {
                     queue.push_back((dest, Input::Receive { from: to, msg }));

@@ -17,14 +17,13 @@ use kraftwerk_impl::core::{apply_inputs, AnyNode, Protocol};
 use kraftwerk_impl::server::persist_action;
 use kraftwerk_impl::storage::Storage;
 use kraftwerk_model::actor::AnyNode as ModelNode;
-use kraftwerk_specs::kraft;
 use kraftwerk_specs::log::Log;
 use kraftwerk_specs::message::Message;
-use kraftwerk_specs::raft::{self, Action, HardState, Input, Timer};
+use kraftwerk_specs::node::{Action, Durable as SpecsDurable, HardState, Input, Timer};
+use kraftwerk_specs::protocol::AnyConfig;
 use kraftwerk_specs::types::{NodeId, RequestId};
 use kraftwerk_tests::node::TempDir;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 enum Event {
     Step(NodeId, Input, Vec<Action>),
@@ -53,7 +52,10 @@ fn runtime_node(
     log: Log,
     out: &mut Vec<Action>,
 ) -> AnyNode {
-    AnyNode::restore(p, id, &IDS, &[], hard, log, out)
+    let (node, actions) =
+        kraftwerk_impl::core::restore(p, id, &IDS, &[], SpecsDurable { hard, log });
+    out.extend(actions);
+    node
 }
 
 fn model_node(
@@ -63,19 +65,10 @@ fn model_node(
     log: Log,
     out: &mut Vec<Action>,
 ) -> ModelNode {
-    match p {
-        Protocol::Raft => {
-            let mut cfg = raft::Config::new(IDS);
-            cfg.leader_noop = true;
-            ModelNode::Raft(raft::Node::restore(id, Arc::new(cfg), hard, log, out))
-        }
-        Protocol::Kraft => {
-            let mut cfg = kraft::Config::new(IDS, []);
-            cfg.pre_vote = true;
-            cfg.check_quorum = true;
-            ModelNode::Kraft(kraft::Node::restore(id, Arc::new(cfg), hard, log, out))
-        }
-    }
+    let (node, actions) =
+        AnyConfig::production(p, &IDS, &[]).restore(id, SpecsDurable { hard, log });
+    out.extend(actions);
+    node
 }
 
 /// Runs the simulation on the runtime path and returns the recording.
@@ -184,7 +177,7 @@ fn record(p: Protocol, seed: u64, steps: usize) -> Vec<Event> {
         carry_out(id, &actions, &mut stores, &mut timers, &mut net);
         events.push(Event::Step(id, input, actions));
     }
-    let committed = nodes.values().map(|n| n.status().commit).max().unwrap_or(0);
+    let committed = nodes.values().map(|n| n.committed().0).max().unwrap_or(0);
     assert!(committed > 20, "the run commits something ({committed})");
     events
 }
@@ -210,7 +203,7 @@ fn replay(p: Protocol, events: Vec<Event>) {
             Event::Step(id, input, want) => {
                 let mut out = Vec::new();
                 let node = nodes.get_mut(&id).expect("node");
-                node.step(input, &mut out);
+                out.extend(node.step(input));
                 assert_eq!(node.validate(), Ok(()));
                 (id, out, want)
             }

@@ -289,6 +289,10 @@ impl Node {
         out: &mut Vec<Action>,
     ) {
         if !self.is_leader() {
+            out.push(Action::NotLeader {
+                request: Some(request),
+                leader: self.leader_hint(),
+            });
             return;
         }
         if let Some(index) = self.log.index_of_request(request) {

@@ -28,6 +28,10 @@ impl Node {
         out: &mut Vec<Action>,
     ) {
         let State::Leader(l) = &self.state else {
+            out.push(Action::NotLeader {
+                request: Some(request),
+                leader: self.leader_hint(),
+            });
             return;
         };
         let hwm = self.high_watermark;

@@ -108,7 +108,11 @@ impl Cluster {
         };
         for id in ids(voters).into_iter().chain(ids(observers)) {
             let mut out = Vec::new();
-            c.nodes.insert(id, Node::new(id, cfg.clone(), &mut out));
+            c.nodes.insert(id, {
+                let (node, actions) = Node::new(id, cfg.clone());
+                out.extend(actions);
+                node
+            });
             c.carry_out(id, out);
         }
         c
@@ -171,7 +175,7 @@ impl Cluster {
         let mut out = Vec::new();
         let event = format!("{id}: {input:?}");
         let node = self.nodes.get_mut(&id).expect("known node");
-        node.step(input, &mut out);
+        out.extend(node.step(input));
         assert_eq!(node.validate(), Ok(()), "{node:?}");
         self.carry_out(id, out);
         let nodes: Vec<&Node> = self.nodes.values().collect();
@@ -494,13 +498,10 @@ fn answer(
 
 fn step(node: &mut Node, from: u32, msg: Message) -> Vec<Action> {
     let mut out = Vec::new();
-    node.step(
-        Input::Receive {
-            from: NodeId(from),
-            msg,
-        },
-        &mut out,
-    );
+    out.extend(node.step(Input::Receive {
+        from: NodeId(from),
+        msg,
+    }));
     assert_eq!(node.validate(), Ok(()), "{node:?}");
     out
 }
@@ -514,7 +515,18 @@ fn truncation_restores_the_previous_configuration() {
         leader: Some(NodeId(0)),
     };
     let mut out = Vec::new();
-    let mut n = Node::restore(NodeId(3), cfg, boot, Log::default(), &mut out);
+    let mut n = {
+        let (node, actions) = Node::restore(
+            NodeId(3),
+            cfg,
+            Durable {
+                hard: boot,
+                log: Log::default(),
+            },
+        );
+        out.extend(actions);
+        node
+    };
     assert_eq!(out, vec![Action::SetTimer(Timer::Fetch), fetch_at(0, 0, 1)]);
     // The observer n3 appends a C_old,new that adds it: it votes at once
     // (uncommitted), so it arms its election timer.
@@ -561,7 +573,18 @@ fn truncation_restores_the_previous_configuration() {
     assert!(!n.is_voter());
     // A restart reads the configuration from the log too.
     let mut out = Vec::new();
-    let r = Node::restore(NodeId(3), n.cfg.clone(), n.hard, n.log.clone(), &mut out);
+    let r = {
+        let (node, actions) = Node::restore(
+            NodeId(3),
+            n.cfg.clone(),
+            Durable {
+                hard: n.hard,
+                log: n.log.clone(),
+            },
+        );
+        out.extend(actions);
+        node
+    };
     assert_eq!(r.conf, n.conf);
 }
 
@@ -587,7 +610,18 @@ fn a_restarted_node_takes_its_state_from_the_configuration_in_its_log() {
     };
     // n3, added by the log's configuration, restarts as a candidate.
     let mut out = Vec::new();
-    let n3 = Node::restore(NodeId(3), cfg.clone(), self_vote, log.clone(), &mut out);
+    let n3 = {
+        let (node, actions) = Node::restore(
+            NodeId(3),
+            cfg.clone(),
+            Durable {
+                hard: self_vote,
+                log: log.clone(),
+            },
+        );
+        out.extend(actions);
+        node
+    };
     assert!(matches!(n3.state, State::Candidate { .. }));
     assert_eq!(n3.validate(), Ok(()));
     // n0, removed by it after leading epoch 1, restarts resigned (it never
@@ -598,7 +632,11 @@ fn a_restarted_node_takes_its_state_from_the_configuration_in_its_log() {
         leader: Some(NodeId(0)),
     };
     let mut out = Vec::new();
-    let n0 = Node::restore(NodeId(0), cfg, led, log, &mut out);
+    let n0 = {
+        let (node, actions) = Node::restore(NodeId(0), cfg, Durable { hard: led, log });
+        out.extend(actions);
+        node
+    };
     assert_eq!(n0.state, State::Resigned);
     assert_eq!(n0.validate(), Ok(()));
     assert!(out.contains(&Action::SetTimer(Timer::Fetch)));
@@ -625,7 +663,18 @@ fn joint_skip_old_majority_changes_the_counting() {
             leader: None,
         };
         let mut out = Vec::new();
-        let mut n3 = Node::restore(NodeId(3), cfg, self_vote, log, &mut out);
+        let mut n3 = {
+            let (node, actions) = Node::restore(
+                NodeId(3),
+                cfg,
+                Durable {
+                    hard: self_vote,
+                    log,
+                },
+            );
+            out.extend(actions);
+            node
+        };
         let asked: Vec<NodeId> = out
             .iter()
             .filter_map(|a| match a {
@@ -716,7 +765,11 @@ impl Random {
         };
         for i in 0..n {
             let mut out = Vec::new();
-            r.nodes.push(Node::new(NodeId(i), cfg.clone(), &mut out));
+            r.nodes.push({
+                let (node, actions) = Node::new(NodeId(i), cfg.clone());
+                out.extend(actions);
+                node
+            });
             r.carry_out(i as usize, out);
         }
         r
@@ -758,7 +811,7 @@ impl Random {
                         self.seen.changes_done += 1;
                     }
                 }
-                Action::Apply { .. } | Action::Refuse { .. } => {}
+                Action::Apply { .. } | Action::Refuse { .. } | Action::NotLeader { .. } => {}
             }
         }
         let (hard, log) = &self.disk[i];
@@ -772,7 +825,7 @@ impl Random {
     fn step(&mut self, i: usize, input: Input) {
         let mut out = Vec::new();
         let was_leader = self.nodes[i].is_leader();
-        self.nodes[i].step(input, &mut out);
+        out.extend(self.nodes[i].step(input));
         if was_leader && !self.nodes[i].is_leader() && !self.nodes[i].is_voter() {
             self.seen.removed_leaders += 1;
         }
@@ -890,8 +943,12 @@ impl Random {
                 };
                 let (hard, log) = self.disk[i].clone();
                 let mut out = Vec::new();
-                self.nodes[i] =
-                    Node::restore(NodeId(i as u32), self.cfg.clone(), hard, log, &mut out);
+                self.nodes[i] = {
+                    let (node, actions) =
+                        Node::restore(NodeId(i as u32), self.cfg.clone(), Durable { hard, log });
+                    out.extend(actions);
+                    node
+                };
                 self.up[i] = true;
                 self.carry_out(i, out);
                 format!("restart n{i}")

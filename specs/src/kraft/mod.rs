@@ -199,14 +199,14 @@ use crate::invariants::NodeView;
 use crate::log::Log;
 use crate::membership::{Membership, Mode};
 use crate::message::{Fetch, Message};
+use crate::protocol::{words, Protocol, ProtocolKind};
 use crate::quorum::{Majority, Quorum};
 use crate::types::{Entry, Epoch, LogIndex, NodeId, RenameNodes};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// The vocabulary KRaft shares with Raft.
-pub use crate::raft::{Action, HardState, Input, Timer};
+pub use crate::node::{Action, Durable, HardState, Input, Timer};
 
 /// Settings of a KRaft node that do not change while it runs (the same on
 /// every node of a cluster).
@@ -247,6 +247,21 @@ impl Config {
             pre_vote: false,
             check_quorum: false,
             bugs: BTreeSet::new(),
+        }
+    }
+
+    /// What `kraftwerk-node` runs and the model's standard suite checks:
+    /// pre-vote (KIP-996), so that a restarted or partitioned voter does not
+    /// disrupt a working leader, and check-quorum, so that a leader cut off
+    /// from a majority resigns.
+    pub fn production(
+        voters: impl IntoIterator<Item = NodeId>,
+        observers: impl IntoIterator<Item = NodeId>,
+    ) -> Config {
+        Config {
+            pre_vote: true,
+            check_quorum: true,
+            ..Config::new(voters, observers)
         }
     }
 
@@ -394,21 +409,18 @@ pub struct Node {
 
 impl Node {
     /// A node starting for the first time: epoch 0, no vote, empty log.
-    pub fn new(id: NodeId, cfg: Arc<Config>, out: &mut Vec<Action>) -> Node {
-        Node::restore(id, cfg, HardState::default(), Log::default(), out)
+    pub fn new(id: NodeId, cfg: Arc<Config>) -> (Node, Vec<Action>) {
+        Node::restore(id, cfg, Durable::default())
     }
 
     /// A node restarting from what it persisted (the restart rules of the
     /// module documentation). It arms its state's timers and resumes what
     /// that state does: a follower fetches, a candidate asks for votes again,
     /// a resigned leader tells the voters to elect a successor.
-    pub fn restore(
-        id: NodeId,
-        cfg: Arc<Config>,
-        hard: HardState,
-        log: Log,
-        out: &mut Vec<Action>,
-    ) -> Node {
+    pub fn restore(id: NodeId, cfg: Arc<Config>, durable: Durable) -> (Node, Vec<Action>) {
+        let Durable { hard, log } = durable;
+        let mut actions = Vec::new();
+        let out = &mut actions;
         let conf = Membership::of_log(&log, &cfg.voters);
         let voter = conf.quorum.contains(id);
         let state = match (hard.leader, hard.voted_for) {
@@ -443,14 +455,21 @@ impl Node {
             State::Resigned => node.send_end_quorum_epoch(Vec::new(), out),
             _ => {}
         }
-        node
+        (node, actions)
     }
 
-    /// Feeds one input to the node; the actions to carry out are appended to
-    /// `out`, in the order they must be carried out. Consecutive hard-state
-    /// persists with only timer actions between them are merged, so a
-    /// driver must empty `out` after carrying it out.
-    pub fn step(&mut self, input: Input, out: &mut Vec<Action>) {
+    /// Feeds one input to the node and returns its actions, in the order
+    /// they must be carried out ([`crate::node`]'s emission contract).
+    /// Within the batch, consecutive hard-state persists with only timer
+    /// actions between them are merged into the last one: no message or log
+    /// write depended on the state in between.
+    pub fn step(&mut self, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.dispatch(input, &mut out);
+        out
+    }
+
+    fn dispatch(&mut self, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Timeout(Timer::Election) => self.handle_election_timeout(out),
             Input::Timeout(Timer::Fetch) => self.handle_fetch_timeout(out),
@@ -545,7 +564,15 @@ impl Node {
         for &t in new {
             self.set_timer(t, out);
         }
+        let stops_leading = self.is_leader() && !matches!(state, State::Leader(_));
         self.state = state;
+        if stops_leading {
+            // The requests it has not answered are answered by no one here.
+            out.push(Action::NotLeader {
+                request: None,
+                leader: self.leader_hint(),
+            });
+        }
     }
 
     /// Moves to the higher `epoch` knowing no leader and no vote in it.
@@ -628,6 +655,12 @@ impl Node {
     /// has resigned the epoch).
     pub fn known_leader(&self) -> Option<NodeId> {
         self.hard.leader
+    }
+
+    /// The leader a client should try instead of this node: the epoch's
+    /// leader when it is another node.
+    fn leader_hint(&self) -> Option<NodeId> {
+        self.hard.leader.filter(|&l| l != self.id)
     }
 
     /// The other voters of the current configuration (both halves of a
@@ -831,6 +864,67 @@ impl Node {
             }
         }
         Ok(())
+    }
+}
+
+impl Protocol for Node {
+    type Config = Config;
+    const KIND: ProtocolKind = ProtocolKind::Kraft;
+
+    fn restore(id: NodeId, cfg: Arc<Config>, durable: Durable) -> (Node, Vec<Action>) {
+        Node::restore(id, cfg, durable)
+    }
+    fn step(&mut self, input: Input) -> Vec<Action> {
+        Node::step(self, input)
+    }
+    fn id(&self) -> NodeId {
+        self.id
+    }
+    fn hard(&self) -> HardState {
+        self.hard
+    }
+    fn log(&self) -> &Log {
+        &self.log
+    }
+    fn committed(&self) -> LogIndex {
+        self.high_watermark
+    }
+    fn is_leader(&self) -> bool {
+        Node::is_leader(self)
+    }
+    fn known_leader(&self) -> Option<NodeId> {
+        Node::known_leader(self)
+    }
+    fn view(&self) -> NodeView<'_> {
+        Node::view(self)
+    }
+    fn validate(&self) -> Result<(), String> {
+        Node::validate(self)
+    }
+    fn role_name(&self) -> &'static str {
+        match self.state {
+            State::Unattached => "unattached",
+            State::Voted { .. } => "voted",
+            State::Prospective { .. } => "prospective",
+            State::Candidate { .. } => "candidate",
+            State::Leader(_) => "leader",
+            State::Follower { .. } => "follower",
+            State::Resigned => "resigned",
+        }
+    }
+    fn role_detail(&self) -> String {
+        match &self.state {
+            State::Voted { candidate } => format!("voted for {candidate}"),
+            State::Prospective { granted } => format!("prospective (pre-votes {})", words(granted)),
+            State::Candidate { granted } => format!("candidate (votes {})", words(granted)),
+            State::Leader(l) => format!(
+                "leader (start {}, acked {})",
+                l.epoch_start_offset,
+                words(l.end_offsets.iter().map(|(p, o)| format!("{p}:{o}")))
+            ),
+            State::Follower { leader } => format!("follower of {leader}"),
+            State::Unattached | State::Resigned => self.role_name().into(),
+        }
     }
 }
 

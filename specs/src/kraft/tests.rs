@@ -70,7 +70,11 @@ fn log_of(epochs: &[u64]) -> Log {
 /// A restored node and the actions its restart asked for.
 fn restore_with(id: NodeId, cfg: Arc<Config>, hard: HardState, log: Log) -> (Node, Vec<Action>) {
     let mut out = Vec::new();
-    let node = Node::restore(id, cfg, hard, log, &mut out);
+    let node = {
+        let (node, actions) = Node::restore(id, cfg, Durable { hard, log });
+        out.extend(actions);
+        node
+    };
     assert_eq!(node.validate(), Ok(()), "{node:?}");
     (node, out)
 }
@@ -82,7 +86,7 @@ fn restore(id: NodeId, hard: HardState, log: Log) -> Node {
 /// Runs one input and returns the actions, checking the node's invariants.
 fn step(node: &mut Node, input: Input) -> Vec<Action> {
     let mut out = Vec::new();
-    node.step(input, &mut out);
+    out.extend(node.step(input));
     assert_eq!(node.validate(), Ok(()), "{node:?}");
     out
 }
@@ -519,6 +523,10 @@ fn check_quorum_resigns_a_leader_not_fetched_from_by_a_majority() {
             Action::CancelTimer(Timer::Heartbeat),
             Action::CancelTimer(Timer::CheckQuorum),
             Action::SetTimer(Timer::Election),
+            Action::NotLeader {
+                request: None,
+                leader: None
+            },
             send(N1, end.clone()),
             send(N2, end),
         ]
@@ -739,9 +747,15 @@ fn a_proposal_commits_and_is_answered_once_a_majority_fetched_past_it() {
             term: Term(2)
         }]
     );
-    // A follower ignores proposals.
+    // A follower refuses proposals, naming its leader.
     let mut f = restore(N1, hs(2, None, Some(N0)), Log::default());
-    assert_eq!(step(&mut f, propose), vec![]);
+    assert_eq!(
+        step(&mut f, propose),
+        vec![Action::NotLeader {
+            request: Some(req(1)),
+            leader: Some(N0)
+        }]
+    );
 }
 
 // ---- Fetch, follower side --------------------------------------------------
@@ -1079,7 +1093,11 @@ impl Cluster {
         };
         for i in 0..nodes {
             let mut out = Vec::new();
-            let node = Node::new(NodeId(i), cfg.clone(), &mut out);
+            let node = {
+                let (node, actions) = Node::new(NodeId(i), cfg.clone());
+                out.extend(actions);
+                node
+            };
             c.servers.push(Server {
                 node,
                 hard: HardState::default(),
@@ -1111,7 +1129,7 @@ impl Cluster {
                 Action::CancelTimer(t) => {
                     s.timers.remove(&t);
                 }
-                Action::Apply { .. } | Action::Refuse { .. } => {}
+                Action::Apply { .. } | Action::Refuse { .. } | Action::NotLeader { .. } => {}
                 Action::Reply {
                     request,
                     index,
@@ -1186,13 +1204,10 @@ impl Cluster {
                 let i = to.0 as usize;
                 if i < n && self.servers[i].up {
                     let mut out = Vec::new();
-                    self.servers[i].node.step(
-                        Input::Receive {
-                            from,
-                            msg: msg.clone(),
-                        },
-                        &mut out,
-                    );
+                    out.extend(self.servers[i].node.step(Input::Receive {
+                        from,
+                        msg: msg.clone(),
+                    }));
                     self.carry_out(i, out);
                 }
                 format!("{from} → {to} {msg}")
@@ -1211,7 +1226,7 @@ impl Cluster {
                 let t = timers[rng.below(timers.len())];
                 self.servers[i].timers.remove(&t);
                 let mut out = Vec::new();
-                self.servers[i].node.step(Input::Timeout(t), &mut out);
+                out.extend(self.servers[i].node.step(Input::Timeout(t)));
                 self.carry_out(i, out);
                 format!("n{i} {t:?} timeout")
             }
@@ -1234,7 +1249,7 @@ impl Cluster {
                     data: vec![],
                 };
                 let mut out = Vec::new();
-                self.servers[i].node.step(input, &mut out);
+                out.extend(self.servers[i].node.step(input));
                 self.carry_out(i, out);
                 format!("propose to n{i}")
             }
@@ -1254,13 +1269,18 @@ impl Cluster {
                 };
                 let s = &self.servers[i];
                 let mut out = Vec::new();
-                let node = Node::restore(
-                    NodeId(i as u32),
-                    self.cfg.clone(),
-                    s.hard,
-                    s.log.clone(),
-                    &mut out,
-                );
+                let node = {
+                    let (node, actions) = Node::restore(
+                        NodeId(i as u32),
+                        self.cfg.clone(),
+                        Durable {
+                            hard: s.hard,
+                            log: s.log.clone(),
+                        },
+                    );
+                    out.extend(actions);
+                    node
+                };
                 self.servers[i].node = node;
                 self.servers[i].up = true;
                 self.seen.restarts += 1;

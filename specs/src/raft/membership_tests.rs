@@ -5,7 +5,7 @@
 use super::*;
 use crate::membership::{Refusal, VoterChange};
 use crate::quorum::Quorum;
-use crate::types::Payload;
+use crate::types::{Payload, RequestId};
 use std::collections::VecDeque;
 
 struct Cluster {
@@ -29,7 +29,7 @@ impl Cluster {
         let cfg = Arc::new(cfg);
         let nodes = ids(servers)
             .into_iter()
-            .map(|id| (id, Node::new(id, cfg.clone(), &mut Vec::new())))
+            .map(|id| (id, Node::new(id, cfg.clone()).0))
             .collect();
         Cluster {
             nodes,
@@ -42,7 +42,7 @@ impl Cluster {
     fn input(&mut self, id: NodeId, input: Input) {
         let mut out = Vec::new();
         let node = self.nodes.get_mut(&id).expect("known node");
-        node.step(input, &mut out);
+        out.extend(node.step(input));
         assert_eq!(node.validate(), Ok(()));
         for a in out {
             match a {
@@ -147,7 +147,7 @@ fn one_server_change_waits_for_a_commit_in_the_leaders_term() {
 #[test]
 fn truncating_a_configuration_restores_the_previous_one() {
     let cfg = Arc::new(Config::new(ids(&[0, 1, 2])));
-    let mut n = Node::new(NodeId(1), cfg, &mut Vec::new());
+    let mut n = Node::new(NodeId(1), cfg).0;
     let joint = Entry {
         term: Term(1),
         payload: Payload::Config {
@@ -168,13 +168,13 @@ fn truncating_a_configuration_restores_the_previous_one() {
             leader_commit: LogIndex(0),
         })
     };
-    n.step(recv0(ae(1, vec![joint.clone()])), &mut out);
+    out.extend(n.step(recv0(ae(1, vec![joint.clone()]))));
     assert!(n.conf.is_joint());
     let other = Entry {
         term: Term(2),
         payload: Payload::Noop,
     };
-    n.step(recv0(ae(2, vec![other])), &mut out);
+    out.extend(n.step(recv0(ae(2, vec![other]))));
     assert_eq!(n.conf.quorum, simple(&[0, 1, 2]));
     assert_eq!(n.conf.index, LogIndex(0));
     assert_eq!(n.validate(), Ok(()));

@@ -38,10 +38,12 @@ mod tests;
 use crate::bugs::Bug;
 use crate::invariants::NodeView;
 use crate::log::Log;
-use crate::membership::{Membership, Mode, VoterChange};
+use crate::membership::{Membership, Mode};
 use crate::message::Message;
+pub use crate::node::{Action, Durable, HardState, Input, Timer};
+use crate::protocol::{words, Protocol, ProtocolKind};
 use crate::quorum::Majority;
-use crate::types::{Entry, LogIndex, NodeId, RenameNodes, RequestId, Term};
+use crate::types::{Entry, LogIndex, NodeId, RenameNodes, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -83,133 +85,25 @@ impl Config {
         }
     }
 
+    /// What `kraftwerk-node` runs and the model's standard suite checks:
+    /// the leader's no-op on, replicating to `others` (servers that do not
+    /// vote yet, so that a membership change can add them once caught up).
+    pub fn production(
+        voters: impl IntoIterator<Item = NodeId>,
+        others: impl IntoIterator<Item = NodeId>,
+    ) -> Config {
+        let mut cfg = Config::new(voters);
+        cfg.leader_noop = true;
+        cfg.servers.extend(others);
+        cfg.servers.sort();
+        cfg.servers.dedup();
+        cfg
+    }
+
     /// True when the catalogued `bug` is switched on.
     pub fn has(&self, bug: Bug) -> bool {
         self.bugs.contains(&bug)
     }
-}
-
-/// The timers a node arms: one per kind, never one per peer (so that the
-/// model's symmetry reduction stays sound). Raft uses `Election` and
-/// `Heartbeat`; KRaft ([`crate::kraft`]) uses all four.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Timer {
-    /// A follower or candidate that hears nothing starts an election
-    /// (KRaft: also a follower's fetch timeout).
-    Election,
-    /// A leader sends AppendEntries (possibly empty) to every follower.
-    /// KRaft: a leader resends BeginQuorumEpoch to the voters that have not
-    /// fetched in its epoch yet.
-    Heartbeat,
-    /// KRaft only: a follower or observer sends its next Fetch.
-    Fetch,
-    /// KRaft only, with check-quorum: a leader that has not been fetched
-    /// from by a majority since it last checked resigns.
-    CheckQuorum,
-}
-
-/// Everything that can happen to a node.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Input {
-    /// A message from another server.
-    Receive {
-        /// The sender.
-        from: NodeId,
-        /// The message.
-        msg: Message,
-    },
-    /// A client asks to append a command.
-    Propose {
-        /// Its request id.
-        request: RequestId,
-        /// The command.
-        data: Vec<u8>,
-    },
-    /// A timer fired.
-    Timeout(Timer),
-    /// An administrator asks to change the voters.
-    ChangeMembership {
-        /// Its request id (the reply names it; retries are de-duplicated).
-        request: RequestId,
-        /// The changes, applied in order.
-        changes: Vec<VoterChange>,
-    },
-}
-
-/// The durable part of a node besides its log: Raft's `currentTerm` and
-/// `votedFor`; KRaft's quorum-state file (leader epoch, voted id, leader
-/// id).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub struct HardState {
-    /// The latest term the node has seen.
-    pub term: Term,
-    /// The candidate voted for in `term`, if any.
-    pub voted_for: Option<NodeId>,
-    /// KRaft only: the leader known for `term`, if any. Raft never sets it
-    /// (it is always `None` there).
-    #[serde(default)]
-    pub leader: Option<NodeId>,
-}
-
-impl RenameNodes for HardState {
-    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
-        HardState {
-            term: self.term,
-            voted_for: self.voted_for.rename_nodes(f),
-            leader: self.leader.rename_nodes(f),
-        }
-    }
-}
-
-/// What a node asks its driver to do, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Action {
-    /// Make `HardState` durable before carrying out any later action.
-    PersistHardState(HardState),
-    /// Durably remove every log entry after `last` (keep `1..=last`).
-    TruncateLog {
-        /// The last index kept.
-        last: LogIndex,
-    },
-    /// Durably append entries at the end of the log.
-    AppendLog(Vec<Entry>),
-    /// Send a message to another server.
-    Send {
-        /// The recipient.
-        to: NodeId,
-        /// The message.
-        msg: Message,
-    },
-    /// (Re)arm a timer; it replaces one of the same kind.
-    SetTimer(Timer),
-    /// Disarm a timer.
-    CancelTimer(Timer),
-    /// Apply a committed entry to the state machine (in index order).
-    Apply {
-        /// Its index.
-        index: LogIndex,
-        /// The entry.
-        entry: Entry,
-    },
-    /// Tell the administrator why a membership change was refused.
-    Refuse {
-        /// The request.
-        request: RequestId,
-        /// Why.
-        reason: crate::membership::Refusal,
-    },
-    /// Tell the client that its request committed at `index` (for a
-    /// membership change: that its final configuration committed).
-    Reply {
-        /// The request.
-        request: RequestId,
-        /// Where it sits in the log.
-        index: LogIndex,
-        /// The term of the replying leader.
-        term: Term,
-    },
 }
 
 /// A leader's view of one follower's log.
@@ -286,21 +180,15 @@ pub struct Node {
 
 impl Node {
     /// A node starting for the first time: term 0, no vote, empty log.
-    pub fn new(id: NodeId, cfg: Arc<Config>, out: &mut Vec<Action>) -> Node {
-        Node::restore(id, cfg, HardState::default(), Log::default(), out)
+    pub fn new(id: NodeId, cfg: Arc<Config>) -> (Node, Vec<Action>) {
+        Node::restore(id, cfg, Durable::default())
     }
 
     /// A node restarting from what it persisted: a follower that knows no
     /// leader and nothing committed (Figure 2: volatile state is lost).
-    pub fn restore(
-        id: NodeId,
-        cfg: Arc<Config>,
-        hard: HardState,
-        log: Log,
-        out: &mut Vec<Action>,
-    ) -> Node {
-        out.push(Action::SetTimer(Timer::Election));
-        Node {
+    pub fn restore(id: NodeId, cfg: Arc<Config>, durable: Durable) -> (Node, Vec<Action>) {
+        let Durable { hard, log } = durable;
+        let node = Node {
             hard,
             conf: Membership::of_log(&log, &cfg.voters),
             log,
@@ -308,12 +196,19 @@ impl Node {
             role: Role::Follower { leader: None },
             cfg,
             id,
-        }
+        };
+        (node, vec![Action::SetTimer(Timer::Election)])
     }
 
-    /// Feeds one input to the node; the actions to carry out are appended to
-    /// `out`, in the order they must be carried out.
-    pub fn step(&mut self, input: Input, out: &mut Vec<Action>) {
+    /// Feeds one input to the node and returns its actions, in the order
+    /// they must be carried out ([`crate::node`]'s emission contract).
+    pub fn step(&mut self, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.dispatch(input, &mut out);
+        out
+    }
+
+    fn dispatch(&mut self, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Timeout(Timer::Election) => self.handle_election_timeout(out),
             Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(out),
@@ -371,6 +266,11 @@ impl Node {
         if matches!(self.role, Role::Leader { .. }) {
             out.push(Action::CancelTimer(Timer::Heartbeat));
             out.push(Action::SetTimer(Timer::Election));
+            // The requests it has not answered are answered by no one here.
+            out.push(Action::NotLeader {
+                request: None,
+                leader,
+            });
         }
         let new_role = Role::Follower { leader };
         if self.role != new_role {
@@ -524,6 +424,60 @@ impl Node {
             }
         }
         Ok(())
+    }
+}
+
+impl Protocol for Node {
+    type Config = Config;
+    const KIND: ProtocolKind = ProtocolKind::Raft;
+
+    fn restore(id: NodeId, cfg: Arc<Config>, durable: Durable) -> (Node, Vec<Action>) {
+        Node::restore(id, cfg, durable)
+    }
+    fn step(&mut self, input: Input) -> Vec<Action> {
+        Node::step(self, input)
+    }
+    fn id(&self) -> NodeId {
+        self.id
+    }
+    fn hard(&self) -> HardState {
+        self.hard
+    }
+    fn log(&self) -> &Log {
+        &self.log
+    }
+    fn committed(&self) -> LogIndex {
+        self.commit
+    }
+    fn is_leader(&self) -> bool {
+        Node::is_leader(self)
+    }
+    fn known_leader(&self) -> Option<NodeId> {
+        Node::known_leader(self)
+    }
+    fn view(&self) -> NodeView<'_> {
+        Node::view(self)
+    }
+    fn validate(&self) -> Result<(), String> {
+        Node::validate(self)
+    }
+    fn role_name(&self) -> &'static str {
+        match self.role {
+            Role::Follower { .. } => "follower",
+            Role::Candidate { .. } => "candidate",
+            Role::Leader { .. } => "leader",
+        }
+    }
+    fn role_detail(&self) -> String {
+        match &self.role {
+            Role::Follower { leader: None } => "follower".into(),
+            Role::Follower { leader: Some(l) } => format!("follower of {l}"),
+            Role::Candidate { votes } => format!("candidate (votes {})", words(votes)),
+            Role::Leader { progress } => format!(
+                "leader (match {})",
+                words(progress.iter().map(|(p, pr)| format!("{p}:{}", pr.matched)))
+            ),
+        }
     }
 }
 

@@ -18,6 +18,10 @@ impl Node {
         out: &mut Vec<Action>,
     ) {
         if !self.is_leader() {
+            out.push(Action::NotLeader {
+                request: Some(request),
+                leader: self.known_leader(),
+            });
             return;
         }
         if let Some(index) = self.log.index_of_request(request) {
@@ -259,6 +263,10 @@ impl Node {
         out: &mut Vec<Action>,
     ) {
         if !self.is_leader() {
+            out.push(Action::NotLeader {
+                request: Some(request),
+                leader: self.known_leader(),
+            });
             return;
         }
         if self.log.index_of_request(request).is_some() {

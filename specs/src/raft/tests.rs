@@ -9,7 +9,7 @@
 
 use super::*;
 use crate::message::{AppendEntries, AppendResponse, RequestVote, VoteResponse};
-use crate::types::Payload;
+use crate::types::{Payload, RequestId};
 
 // ---- building blocks ---------------------------------------------------
 
@@ -71,7 +71,18 @@ fn log(entries: &[Entry]) -> Log {
 /// A node restarted from `hard` and `entries`: a follower knowing no leader.
 fn restored(id: NodeId, cfg: Arc<Config>, hard: HardState, entries: &[Entry]) -> Node {
     let mut out = Vec::new();
-    let node = Node::restore(id, cfg, hard, log(entries), &mut out);
+    let node = {
+        let (node, actions) = Node::restore(
+            id,
+            cfg,
+            Durable {
+                hard,
+                log: log(entries),
+            },
+        );
+        out.extend(actions);
+        node
+    };
     assert_eq!(out, vec![Action::SetTimer(Timer::Election)]);
     node.validate().unwrap();
     node
@@ -80,7 +91,7 @@ fn restored(id: NodeId, cfg: Arc<Config>, hard: HardState, entries: &[Entry]) ->
 /// Feeds one input, checks the local invariants, returns the actions.
 fn step(node: &mut Node, input: Input) -> Vec<Action> {
     let mut out = Vec::new();
-    node.step(input, &mut out);
+    out.extend(node.step(input));
     node.validate().unwrap();
     out
 }
@@ -395,6 +406,10 @@ fn leader_steps_down_on_a_higher_term() {
             Action::PersistHardState(hs(3, None)),
             Action::CancelTimer(Timer::Heartbeat),
             Action::SetTimer(Timer::Election),
+            Action::NotLeader {
+                request: None,
+                leader: None
+            },
         ]
     );
     assert_eq!(n.hard, hs(3, None));
@@ -413,6 +428,10 @@ fn leader_steps_down_on_a_higher_term_vote_request_and_may_grant_it() {
             Action::PersistHardState(hs(3, None)),
             Action::CancelTimer(Timer::Heartbeat),
             Action::SetTimer(Timer::Election),
+            Action::NotLeader {
+                request: None,
+                leader: None
+            },
             Action::PersistHardState(hs(3, Some(N3))),
             Action::SetTimer(Timer::Election),
             send(N3, vote_response(3, true)),
@@ -819,15 +838,24 @@ fn with_a_leader_noop_an_earlier_terms_request_commits() {
 }
 
 #[test]
-fn a_non_leader_ignores_a_proposal() {
+fn a_non_leader_refuses_a_proposal_with_its_leader_hint() {
     let mut f = restored(N2, cfg3(), hs(1, None), &[]);
+    let not_leader = |leader| {
+        vec![Action::NotLeader {
+            request: Some(req(1)),
+            leader,
+        }]
+    };
     let before = f.clone();
-    assert_eq!(step(&mut f, propose(1)), vec![]);
+    assert_eq!(step(&mut f, propose(1)), not_leader(None));
     assert_eq!(f, before);
+    // A follower that heard from its leader names it.
+    step(&mut f, recv(N1, append(1, (0, 0), &[], 0)));
+    assert_eq!(step(&mut f, propose(1)), not_leader(Some(N1)));
 
     let mut c = candidate(cfg3(), 2, &[]);
     let before = c.clone();
-    assert_eq!(step(&mut c, propose(1)), vec![]);
+    assert_eq!(step(&mut c, propose(1)), not_leader(None));
     assert_eq!(c, before);
 }
 
