@@ -32,4 +32,5 @@ pub mod node;
 pub mod protocol;
 pub mod quorum;
 pub mod raft;
+pub mod replica;
 pub mod types;

@@ -39,7 +39,7 @@
 
 use crate::log::Log;
 use crate::quorum::{Majority, Quorum};
-use crate::types::{LogIndex, NodeId, Payload, RenameNodes, RequestId};
+use crate::types::{Entry, LogIndex, NodeId, Payload, RenameNodes, RequestId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -120,31 +120,6 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// The configuration in effect at the end of `log`: its last
-    /// configuration entry, else `bootstrap`.
-    pub fn of_log(log: &Log, bootstrap: &Majority) -> Membership {
-        Membership::at(log, log.last_index(), bootstrap)
-    }
-
-    /// The configuration in effect at `index` of `log`.
-    pub fn at(log: &Log, index: LogIndex, bootstrap: &Majority) -> Membership {
-        let upto = (index.0 as usize).min(log.entries().len());
-        log.entries()[..upto]
-            .iter()
-            .enumerate()
-            .rev()
-            .find_map(|(i, e)| {
-                e.config().map(|q| Membership {
-                    quorum: q.clone(),
-                    index: LogIndex(i as u64 + 1),
-                })
-            })
-            .unwrap_or_else(|| Membership {
-                quorum: Quorum::Simple(bootstrap.clone()),
-                index: LogIndex(0),
-            })
-    }
-
     /// True when the configuration is joint (a change half done).
     pub fn is_joint(&self) -> bool {
         matches!(self.quorum, Quorum::Joint { .. })
@@ -161,6 +136,119 @@ impl RenameNodes for Membership {
         Membership {
             quorum: self.quorum.rename_nodes(f),
             index: self.index,
+        }
+    }
+}
+
+/// Every configuration a log has held, oldest first (Kafka's
+/// `VoterSetHistory`): the bootstrap voters at index 0, then one
+/// [`Membership`] per configuration entry of the log. Appending or
+/// truncating the log updates it without rescanning the log, and it
+/// dereferences to the configuration in effect, the last one.
+///
+/// Shared copy-on-write, like [`Log`]: cloning a node (which the model
+/// checker does for every state) does not copy it. It orders by the
+/// configuration in effect first, so that it sorts servers (the model's
+/// symmetry reduction) as that configuration alone would.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConfigHistory(std::sync::Arc<Vec<Membership>>);
+
+impl ConfigHistory {
+    /// The history of `log` over `bootstrap` (one scan, at restart).
+    pub fn of_log(log: &Log, bootstrap: &Majority) -> ConfigHistory {
+        let mut all = vec![Membership {
+            quorum: Quorum::Simple(bootstrap.clone()),
+            index: LogIndex(0),
+        }];
+        for (i, e) in log.entries().iter().enumerate() {
+            if let Some(q) = e.config() {
+                all.push(Membership {
+                    quorum: q.clone(),
+                    index: LogIndex(i as u64 + 1),
+                });
+            }
+        }
+        ConfigHistory(std::sync::Arc::new(all))
+    }
+
+    /// The configuration in effect: the last one.
+    pub fn current(&self) -> &Membership {
+        self.0
+            .last()
+            .expect("the bootstrap voters are always there")
+    }
+
+    /// The configuration in effect at `index`: the last one set at or
+    /// before it.
+    pub fn at(&self, index: LogIndex) -> &Membership {
+        self.0
+            .iter()
+            .rev()
+            .find(|m| m.index <= index)
+            .expect("the bootstrap voters are in effect from index 0")
+    }
+
+    /// Every configuration, oldest (the bootstrap voters) first.
+    pub fn all(&self) -> &[Membership] {
+        &self.0
+    }
+
+    /// Records that `entry` was appended at `index`; true when it is a
+    /// configuration (which is then in effect).
+    pub fn appended(&mut self, index: LogIndex, entry: &Entry) -> bool {
+        let Some(quorum) = entry.config() else {
+            return false;
+        };
+        std::sync::Arc::make_mut(&mut self.0).push(Membership {
+            quorum: quorum.clone(),
+            index,
+        });
+        true
+    }
+
+    /// Records that the log was truncated after `last`; true when a
+    /// configuration went with it (the one before it is in effect again).
+    pub fn truncated(&mut self, last: LogIndex) -> bool {
+        let keep = self.0.iter().take_while(|m| m.index <= last).count();
+        if keep == self.0.len() {
+            return false;
+        }
+        std::sync::Arc::make_mut(&mut self.0).truncate(keep.max(1));
+        true
+    }
+}
+
+impl std::ops::Deref for ConfigHistory {
+    type Target = Membership;
+    fn deref(&self) -> &Membership {
+        self.current()
+    }
+}
+
+impl PartialOrd for ConfigHistory {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ConfigHistory {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.current(), &self.0).cmp(&(other.current(), &other.0))
+    }
+}
+
+impl RenameNodes for ConfigHistory {
+    /// Shared, not copied, when no id in it changes (the model renames
+    /// every state it visits).
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        let changes = self
+            .0
+            .iter()
+            .any(|m| m.quorum.voters().iter().any(|&id| f(id) != id));
+        if changes {
+            ConfigHistory(std::sync::Arc::new(self.0.rename_nodes(f)))
+        } else {
+            self.clone()
         }
     }
 }
@@ -299,22 +387,57 @@ mod tests {
         };
         let new = Quorum::Simple(m(&[1, 2, 3]));
         let mut log = Log::from_entries(vec![noop(1)]);
-        assert_eq!(
-            Membership::of_log(&log, &boot).quorum,
-            Quorum::Simple(boot.clone())
-        );
-        assert_eq!(Membership::of_log(&log, &boot).index, LogIndex(0));
-        log.push(conf_entry(1, joint.clone()));
-        log.push(noop(1));
-        log.push(conf_entry(1, new.clone()));
-        assert_eq!(Membership::of_log(&log, &boot).quorum, new);
-        assert_eq!(Membership::of_log(&log, &boot).index, LogIndex(4));
-        assert_eq!(Membership::at(&log, LogIndex(3), &boot).quorum, joint);
+        let mut h = ConfigHistory::of_log(&log, &boot);
+        assert_eq!(h.quorum, Quorum::Simple(boot.clone()));
+        assert_eq!(h.index, LogIndex(0));
+        for e in [
+            conf_entry(1, joint.clone()),
+            noop(1),
+            conf_entry(1, new.clone()),
+        ] {
+            log.push(e.clone());
+            assert_eq!(h.appended(log.last_index(), &e), e.config().is_some());
+        }
+        assert_eq!(h, ConfigHistory::of_log(&log, &boot));
+        assert_eq!((&h.quorum, h.index), (&new, LogIndex(4)));
+        assert_eq!(h.at(LogIndex(3)).quorum, joint);
+        assert_eq!(h.at(LogIndex(1)).quorum, Quorum::Simple(boot.clone()));
         log.truncate(LogIndex(3));
-        let back = Membership::of_log(&log, &boot);
-        assert_eq!((back.quorum, back.index), (joint, LogIndex(2)));
+        assert!(h.truncated(LogIndex(3)));
+        assert!(!h.truncated(LogIndex(3)), "nothing more to remove");
+        assert_eq!((&h.quorum, h.index), (&joint, LogIndex(2)));
         log.truncate(LogIndex(1));
-        assert_eq!(Membership::of_log(&log, &boot).quorum, Quorum::Simple(boot));
+        assert!(h.truncated(LogIndex(1)));
+        assert_eq!(h.quorum, Quorum::Simple(boot.clone()));
+        assert!(!h.truncated(LogIndex(0)), "the bootstrap voters stay");
+        assert_eq!(h, ConfigHistory::of_log(&log, &boot));
+    }
+
+    proptest! {
+        /// Kept in step by appends and truncations, the history is the
+        /// one a full scan of the log gives.
+        #[test]
+        fn incremental_history_equals_a_scan(
+            ops in proptest::collection::vec((any::<bool>(), 0u32..4, 0u64..6), 0..40)
+        ) {
+            let boot = m(&[0, 1, 2]);
+            let mut log = Log::default();
+            let mut h = ConfigHistory::of_log(&log, &boot);
+            for (push, voter, at) in ops {
+                if push {
+                    let e = if voter == 0 { noop(1) } else {
+                        conf_entry(1, Quorum::Simple(m(&[0, voter])))
+                    };
+                    log.push(e.clone());
+                    h.appended(log.last_index(), &e);
+                } else {
+                    let last = LogIndex(at.min(log.last_index().0));
+                    log.truncate(last);
+                    h.truncated(last);
+                }
+                prop_assert_eq!(&h, &ConfigHistory::of_log(&log, &boot));
+            }
+        }
     }
 
     /// The transition table: (current, changes, mode) → entry or refusal.

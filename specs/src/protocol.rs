@@ -116,6 +116,43 @@ pub trait Protocol: Sized {
     fn role_detail(&self) -> String;
 }
 
+/// The [`Protocol`] methods a core implements as inherent methods and
+/// fields of the same names (`restore`, `step`, `is_leader`,
+/// `known_leader`, `view`, `validate`; fields `id`, `hard`, `log`), so
+/// that each core writes only what differs.
+macro_rules! inherent_protocol_methods {
+    () => {
+        fn restore(id: NodeId, cfg: Arc<Config>, durable: Durable) -> (Self, Vec<Action>) {
+            Self::restore(id, cfg, durable)
+        }
+        fn step(&mut self, input: Input) -> Vec<Action> {
+            Self::step(self, input)
+        }
+        fn id(&self) -> NodeId {
+            self.id
+        }
+        fn hard(&self) -> HardState {
+            self.hard
+        }
+        fn log(&self) -> &Log {
+            &self.log
+        }
+        fn is_leader(&self) -> bool {
+            Self::is_leader(self)
+        }
+        fn known_leader(&self) -> Option<NodeId> {
+            Self::known_leader(self)
+        }
+        fn view(&self) -> NodeView<'_> {
+            Self::view(self)
+        }
+        fn validate(&self) -> Result<(), String> {
+            Self::validate(self)
+        }
+    };
+}
+pub(crate) use inherent_protocol_methods;
+
 /// A node of either protocol, for drivers that choose at run time.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AnyNode {

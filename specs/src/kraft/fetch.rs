@@ -161,29 +161,8 @@ impl Node {
     /// the log end), applies the records it covers and, on a leader, answers
     /// their clients.
     fn advance_high_watermark_to(&mut self, hwm: LogIndex, out: &mut Vec<Action>) {
-        let hwm = hwm.min(self.log.last_index());
-        if hwm <= self.high_watermark {
-            return;
-        }
-        let first = self.high_watermark.next();
-        self.high_watermark = hwm;
-        let leader = self.is_leader();
-        for i in first.0..=hwm.0 {
-            let index = LogIndex(i);
-            let entry = self.log.get(index).expect("index <= log end").clone();
-            // A joint configuration is half a change: its request is
-            // answered when the final one commits.
-            let joint = entry.config().is_some_and(|q| q.is_joint());
-            let reply = entry.request().filter(|_| leader && !joint);
-            out.push(Action::Apply { index, entry });
-            if let Some(request) = reply {
-                out.push(Action::Reply {
-                    request,
-                    index,
-                    term: self.hard.term,
-                });
-            }
-        }
+        let leader_term = self.is_leader().then_some(self.hard.term);
+        self.replica().commit_to(hwm, leader_term, out);
     }
 
     /// FetchResponse, on the fetching side. A newer epoch, FENCED or
@@ -295,17 +274,10 @@ impl Node {
             });
             return;
         }
-        if let Some(index) = self.log.index_of_request(request) {
-            if index <= self.high_watermark {
-                out.push(Action::Reply {
-                    request,
-                    index,
-                    term: self.hard.term,
-                });
-            }
-            return;
+        let term = self.hard.term;
+        if let Some(payload) = self.replica().propose(request, data, term, out) {
+            self.leader_append(payload, out);
         }
-        self.leader_append(Payload::Command { request, data }, out);
     }
 
     /// A leader appends a record of its epoch, durably (followers pull it);

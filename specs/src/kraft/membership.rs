@@ -6,8 +6,9 @@
 
 use super::{Action, Node, State};
 use crate::bugs::Bug;
-use crate::membership::{self, Mode, Refusal, VoterChange};
-use crate::types::{Payload, RequestId};
+use crate::membership::VoterChange;
+use crate::replica::ChangeRules;
+use crate::types::RequestId;
 
 impl Node {
     /// An administrator asks the leader to change the voters (KIP-853
@@ -34,36 +35,14 @@ impl Node {
             });
             return;
         };
-        let hwm = self.high_watermark;
-        if self.log.index_of_request(request).is_some() {
-            // Answered once its final configuration (C_new of a joint
-            // change carries the same id) is committed.
-            if let Some(index) = membership::completed_at(&self.log, request, hwm) {
-                out.push(Action::Reply {
-                    request,
-                    index,
-                    term: self.hard.term,
-                });
-            }
-            return;
-        }
-        let refusal = if !self.conf.is_committed(hwm) {
-            Some(Refusal::ChangePending)
-        } else if self.cfg.reconfig == Mode::Single
-            && l.high_watermark.is_none()
-            && !self.cfg.has(Bug::SingleChangeWithoutTermCommit)
-        {
-            Some(Refusal::NoCommitInTerm)
-        } else {
-            None
+        let rules = ChangeRules {
+            mode: self.cfg.reconfig,
+            committed_in_term: l.high_watermark.is_some(),
+            skip_term_commit: self.cfg.has(Bug::SingleChangeWithoutTermCommit),
         };
-        let proposed = match refusal {
-            Some(reason) => Err(reason),
-            None => membership::propose(&self.conf.quorum, &changes, self.cfg.reconfig),
-        };
-        match proposed {
-            Ok(quorum) => self.leader_append(Payload::Config { request, quorum }, out),
-            Err(reason) => out.push(Action::Refuse { request, reason }),
+        let term = self.hard.term;
+        if let Some(payload) = self.replica().change(request, &changes, rules, term, out) {
+            self.leader_append(payload, out);
         }
     }
 
@@ -74,9 +53,7 @@ impl Node {
         if !self.is_leader() {
             return;
         }
-        if let Some(entry) =
-            membership::leave_joint_entry(&self.conf, &self.log, self.high_watermark)
-        {
+        if let Some(entry) = self.replica().leave_joint_entry() {
             self.leader_append(entry, out);
         }
     }

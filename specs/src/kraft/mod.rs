@@ -197,10 +197,11 @@ mod tests;
 use crate::bugs::Bug;
 use crate::invariants::NodeView;
 use crate::log::Log;
-use crate::membership::{Membership, Mode};
+use crate::membership::{ConfigHistory, Mode};
 use crate::message::{Fetch, Message};
-use crate::protocol::{words, Protocol, ProtocolKind};
+use crate::protocol::{inherent_protocol_methods, words, Protocol, ProtocolKind};
 use crate::quorum::{Majority, Quorum};
+use crate::replica::{self, Replica};
 use crate::types::{Entry, Epoch, LogIndex, NodeId, RenameNodes};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -392,9 +393,10 @@ pub struct Node {
     pub hard: HardState,
     /// Durable: the log.
     pub log: Log,
-    /// Derived from the log: the voters in effect (its last configuration
-    /// record, else the bootstrap voters).
-    pub conf: Membership,
+    /// Derived from the log: every configuration it carries; the last one
+    /// (its last configuration record, else the bootstrap voters) is in
+    /// effect.
+    pub conf: ConfigHistory,
     /// Volatile: the records known committed and applied;
     /// `high_watermark <= log.last_index()`, never decreases while the node
     /// runs, 0 after a restart.
@@ -421,7 +423,7 @@ impl Node {
         let Durable { hard, log } = durable;
         let mut actions = Vec::new();
         let out = &mut actions;
-        let conf = Membership::of_log(&log, &cfg.voters);
+        let conf = ConfigHistory::of_log(&log, &cfg.voters);
         let voter = conf.quorum.contains(id);
         let state = match (hard.leader, hard.voted_for) {
             (Some(l), _) if l != id => State::Follower { leader: l },
@@ -688,38 +690,37 @@ impl Node {
     /// configuration in step (a configuration record takes effect here,
     /// committed or not).
     fn append_records(&mut self, records: Vec<Entry>, out: &mut Vec<Action>) {
-        let has_config = records.iter().any(|e| e.config().is_some());
-        for e in &records {
-            self.log.push(e.clone());
-        }
-        out.push(Action::AppendLog(records));
-        if has_config {
-            self.refresh_conf(out);
+        let timers = self.timers_for(&self.state);
+        if self.replica().append(records, out) {
+            self.conf_changed(timers, out);
         }
     }
 
     /// Truncates the log after `last`, durably; removing a configuration
     /// record restores the one before it.
     fn truncate_log(&mut self, last: LogIndex, out: &mut Vec<Action>) {
-        self.log.truncate(last);
-        out.push(Action::TruncateLog { last });
-        if self.conf.index > last {
-            self.refresh_conf(out);
+        let timers = self.timers_for(&self.state);
+        if self.replica().truncate(last, out) {
+            self.conf_changed(timers, out);
         }
     }
 
-    /// Re-reads the configuration from the log. When it changed: the
-    /// timers follow (a follower that became a voter arms its election
-    /// timer, one that stopped being a voter cancels it, a leader that got
-    /// other voters starts its BeginQuorumEpoch and check-quorum timers),
-    /// and a leader forgets the offsets of voters it no longer has.
-    fn refresh_conf(&mut self, out: &mut Vec<Action>) {
-        let conf = Membership::of_log(&self.log, &self.cfg.voters);
-        if conf == self.conf {
-            return;
+    /// The replicated log, borrowed from the node's fields.
+    fn replica(&mut self) -> Replica<'_> {
+        Replica {
+            log: &mut self.log,
+            conf: &mut self.conf,
+            committed: &mut self.high_watermark,
         }
-        let before = self.timers_for(&self.state);
-        self.conf = conf;
+    }
+
+    /// After the configuration changed (the node armed `before` under the
+    /// old one): the timers follow (a follower that became a voter arms its
+    /// election timer, one that stopped being a voter cancels it, a leader
+    /// that got other voters starts its BeginQuorumEpoch and check-quorum
+    /// timers), and a leader forgets the offsets of voters it no longer
+    /// has.
+    fn conf_changed(&mut self, before: &'static [Timer], out: &mut Vec<Action>) {
         let after = self.timers_for(&self.state);
         for t in before.iter().filter(|t| !after.contains(t)) {
             out.push(Action::CancelTimer(*t));
@@ -762,25 +763,13 @@ impl Node {
     /// Drivers call it after every step in their tests.
     pub fn validate(&self) -> Result<(), String> {
         let end = self.log.last_index();
-        if self.high_watermark > end {
-            return Err(format!(
-                "high watermark {} > log end offset {end}",
-                self.high_watermark
-            ));
-        }
-        if self.log.entries().windows(2).any(|w| w[0].term > w[1].term) {
-            return Err("log epochs decrease".into());
-        }
-        if self.log.last_term() > self.hard.term {
-            return Err(format!(
-                "last log epoch {} > epoch {}",
-                self.log.last_term(),
-                self.hard.term
-            ));
-        }
-        if self.conf != Membership::of_log(&self.log, &self.cfg.voters) {
-            return Err("the configuration is not the log's".into());
-        }
+        replica::validate(
+            &self.log,
+            &self.conf,
+            self.high_watermark,
+            self.hard.term,
+            &self.cfg.voters,
+        )?;
         let hard = self.hard;
         // A non-voter never campaigns. It may have led (its own change
         // removed it: it leads until that change commits, then resigns) or
@@ -871,35 +860,10 @@ impl Protocol for Node {
     type Config = Config;
     const KIND: ProtocolKind = ProtocolKind::Kraft;
 
-    fn restore(id: NodeId, cfg: Arc<Config>, durable: Durable) -> (Node, Vec<Action>) {
-        Node::restore(id, cfg, durable)
-    }
-    fn step(&mut self, input: Input) -> Vec<Action> {
-        Node::step(self, input)
-    }
-    fn id(&self) -> NodeId {
-        self.id
-    }
-    fn hard(&self) -> HardState {
-        self.hard
-    }
-    fn log(&self) -> &Log {
-        &self.log
-    }
+    inherent_protocol_methods!();
+
     fn committed(&self) -> LogIndex {
         self.high_watermark
-    }
-    fn is_leader(&self) -> bool {
-        Node::is_leader(self)
-    }
-    fn known_leader(&self) -> Option<NodeId> {
-        Node::known_leader(self)
-    }
-    fn view(&self) -> NodeView<'_> {
-        Node::view(self)
-    }
-    fn validate(&self) -> Result<(), String> {
-        Node::validate(self)
     }
     fn role_name(&self) -> &'static str {
         match self.state {

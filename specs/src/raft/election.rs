@@ -121,8 +121,7 @@ impl Node {
                 term: self.hard.term,
                 payload: crate::types::Payload::Noop,
             };
-            self.push_entry(noop.clone());
-            out.push(Action::AppendLog(vec![noop]));
+            self.append(vec![noop], out);
         }
         // An inherited C_old,new that is known committed is finished now.
         self.maybe_leave_joint(out);

@@ -38,11 +38,12 @@ mod tests;
 use crate::bugs::Bug;
 use crate::invariants::NodeView;
 use crate::log::Log;
-use crate::membership::{Membership, Mode};
+use crate::membership::{ConfigHistory, Mode};
 use crate::message::Message;
 pub use crate::node::{Action, Durable, HardState, Input, Timer};
-use crate::protocol::{words, Protocol, ProtocolKind};
+use crate::protocol::{inherent_protocol_methods, words, Protocol, ProtocolKind};
 use crate::quorum::Majority;
+use crate::replica::{self, Replica};
 use crate::types::{Entry, LogIndex, NodeId, RenameNodes, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -164,9 +165,10 @@ pub struct Node {
     pub hard: HardState,
     /// Durable: the log.
     pub log: Log,
-    /// Derived from the log: the configuration in effect (its last
-    /// configuration entry, else the bootstrap voters).
-    pub conf: Membership,
+    /// Derived from the log: every configuration it carries; the last one
+    /// (its last configuration entry, else the bootstrap voters) is in
+    /// effect.
+    pub conf: ConfigHistory,
     /// Volatile: highest index known committed; `commit <= log.last_index()`
     /// and never decreases while the node runs.
     pub commit: LogIndex,
@@ -190,7 +192,7 @@ impl Node {
         let Durable { hard, log } = durable;
         let node = Node {
             hard,
-            conf: Membership::of_log(&log, &cfg.voters),
+            conf: ConfigHistory::of_log(&log, &cfg.voters),
             log,
             commit: LogIndex(0),
             role: Role::Follower { leader: None },
@@ -321,27 +323,27 @@ impl Node {
         crate::membership::deciding(&self.conf.quorum, self.cfg.has(Bug::JointSkipOldMajority))
     }
 
-    /// Appends an entry at the end of the in-memory log (the caller emits
-    /// the `AppendLog`), keeping the configuration in step.
-    fn push_entry(&mut self, entry: Entry) {
-        self.log.push(entry);
-        if let Some(quorum) = self.log.entries().last().and_then(|e| e.config()) {
-            self.conf = Membership {
-                quorum: quorum.clone(),
-                index: self.log.last_index(),
-            };
+    /// The replicated log, borrowed from the node's fields.
+    fn replica(&mut self) -> Replica<'_> {
+        Replica {
+            log: &mut self.log,
+            conf: &mut self.conf,
+            committed: &mut self.commit,
+        }
+    }
+
+    /// Appends entries at the end of the log, durably, keeping the
+    /// configuration (and a leader's peers) in step.
+    fn append(&mut self, entries: Vec<Entry>, out: &mut Vec<Action>) {
+        if self.replica().append(entries, out) {
             self.sync_progress();
         }
     }
 
-    /// Truncates the in-memory log after `last` (the caller emits the
-    /// `TruncateLog`); removing a configuration entry restores the one
-    /// before it.
-    fn truncate_log(&mut self, last: LogIndex) {
-        self.log.truncate(last);
-        if self.conf.index > last {
-            self.conf = Membership::of_log(&self.log, &self.cfg.voters);
-        }
+    /// Truncates the log after `last`, durably; removing a configuration
+    /// entry restores the one before it.
+    fn truncate(&mut self, last: LogIndex, out: &mut Vec<Action>) {
+        self.replica().truncate(last, out);
     }
 
     /// A leader tracks every replication peer: one that a new configuration
@@ -377,23 +379,13 @@ impl Node {
     /// Both drivers call it after every step in their tests.
     pub fn validate(&self) -> Result<(), String> {
         let last = self.log.last_index();
-        if self.commit > last {
-            return Err(format!("commit {} > last index {}", self.commit, last));
-        }
-        if self.conf != Membership::of_log(&self.log, &self.cfg.voters) {
-            return Err("the configuration is not the log's".into());
-        }
-        let entries = self.log.entries();
-        if entries.windows(2).any(|w| w[0].term > w[1].term) {
-            return Err("log terms decrease".into());
-        }
-        if self.log.last_term() > self.hard.term {
-            return Err(format!(
-                "last log term {} > current term {}",
-                self.log.last_term(),
-                self.hard.term
-            ));
-        }
+        replica::validate(
+            &self.log,
+            &self.conf,
+            self.commit,
+            self.hard.term,
+            &self.cfg.voters,
+        )?;
         match &self.role {
             Role::Follower { leader } => {
                 if *leader == Some(self.id) {
@@ -431,35 +423,10 @@ impl Protocol for Node {
     type Config = Config;
     const KIND: ProtocolKind = ProtocolKind::Raft;
 
-    fn restore(id: NodeId, cfg: Arc<Config>, durable: Durable) -> (Node, Vec<Action>) {
-        Node::restore(id, cfg, durable)
-    }
-    fn step(&mut self, input: Input) -> Vec<Action> {
-        Node::step(self, input)
-    }
-    fn id(&self) -> NodeId {
-        self.id
-    }
-    fn hard(&self) -> HardState {
-        self.hard
-    }
-    fn log(&self) -> &Log {
-        &self.log
-    }
+    inherent_protocol_methods!();
+
     fn committed(&self) -> LogIndex {
         self.commit
-    }
-    fn is_leader(&self) -> bool {
-        Node::is_leader(self)
-    }
-    fn known_leader(&self) -> Option<NodeId> {
-        Node::known_leader(self)
-    }
-    fn view(&self) -> NodeView<'_> {
-        Node::view(self)
-    }
-    fn validate(&self) -> Result<(), String> {
-        Node::validate(self)
     }
     fn role_name(&self) -> &'static str {
         match self.role {

@@ -3,8 +3,9 @@
 
 use super::{Action, Node, Progress, Role, Timer};
 use crate::bugs::Bug;
-use crate::membership::{self, Membership, Mode, Refusal, VoterChange};
+use crate::membership::{ConfigHistory, VoterChange};
 use crate::message::{AppendEntries, AppendResponse, Message};
+use crate::replica::ChangeRules;
 use crate::types::{Entry, LogIndex, NodeId, Payload, RequestId};
 
 impl Node {
@@ -24,17 +25,10 @@ impl Node {
             });
             return;
         }
-        if let Some(index) = self.log.index_of_request(request) {
-            if index <= self.commit {
-                out.push(Action::Reply {
-                    request,
-                    index,
-                    term: self.hard.term,
-                });
-            }
-            return;
+        let term = self.hard.term;
+        if let Some(payload) = self.replica().propose(request, data, term, out) {
+            self.leader_append(payload, out);
         }
-        self.leader_append(Payload::Command { request, data }, out);
     }
 
     /// A leader appends an entry of its term, durably, sends it to every
@@ -44,8 +38,7 @@ impl Node {
             term: self.hard.term,
             payload,
         };
-        self.push_entry(entry.clone());
-        out.push(Action::AppendLog(vec![entry]));
+        self.append(vec![entry], out);
         self.broadcast_append(out);
         self.maybe_advance_commit(out);
     }
@@ -106,13 +99,12 @@ impl Node {
                     let mut entries = self.log.entries().to_vec();
                     entries[index.0 as usize - 1] = entry.clone();
                     self.log = crate::log::Log::from_entries(entries);
-                    self.conf = Membership::of_log(&self.log, &self.cfg.voters);
+                    self.conf = ConfigHistory::of_log(&self.log, &self.cfg.voters);
                     out.push(Action::TruncateLog { last: index.prev() });
                     out.push(Action::AppendLog(self.log.slice_from(index, usize::MAX)));
                 }
                 Some(_) => {
-                    self.truncate_log(index.prev());
-                    out.push(Action::TruncateLog { last: index.prev() });
+                    self.truncate(index.prev(), out);
                     new_entries.extend(m.entries[i..].iter().cloned());
                     break;
                 }
@@ -123,10 +115,7 @@ impl Node {
             }
         }
         if !new_entries.is_empty() {
-            for e in &new_entries {
-                self.push_entry(e.clone());
-            }
-            out.push(Action::AppendLog(new_entries));
+            self.append(new_entries, out);
         }
         let last_new = m.prev_log_index.plus(m.entries.len());
         let commit = m.leader_commit.min(last_new);
@@ -220,35 +209,11 @@ impl Node {
     /// Raises the commit index to `index` (never lowers it) and applies what
     /// became committed; a leader also answers the clients.
     fn advance_commit_to(&mut self, index: LogIndex, out: &mut Vec<Action>) {
-        let index = index.min(self.log.last_index());
-        if index <= self.commit {
-            return;
+        let leader_term = self.is_leader().then_some(self.hard.term);
+        if self.replica().commit_to(index, leader_term, out) {
+            self.maybe_leave_joint(out);
+            self.maybe_step_down_removed(out);
         }
-        let first = self.commit.next();
-        self.commit = index;
-        for i in first.0..=index.0 {
-            let index = LogIndex(i);
-            let entry = self
-                .log
-                .get(index)
-                .expect("committed entries exist")
-                .clone();
-            // A joint configuration is half a change: its request is
-            // answered when the final one commits.
-            let reply = entry
-                .request()
-                .filter(|_| self.is_leader() && !entry.config().is_some_and(|q| q.is_joint()));
-            out.push(Action::Apply { index, entry });
-            if let Some(request) = reply {
-                out.push(Action::Reply {
-                    request,
-                    index,
-                    term: self.hard.term,
-                });
-            }
-        }
-        self.maybe_leave_joint(out);
-        self.maybe_step_down_removed(out);
     }
 
     /// A leader asked to change the voters appends the configuration entry
@@ -269,39 +234,15 @@ impl Node {
             });
             return;
         }
-        if self.log.index_of_request(request).is_some() {
-            // Answered once its final configuration (C_new of a joint
-            // change carries the same id) is committed.
-            if let Some(index) = membership::completed_at(&self.log, request, self.commit) {
-                out.push(Action::Reply {
-                    request,
-                    index,
-                    term: self.hard.term,
-                });
-            }
-            return;
+        let rules = ChangeRules {
+            mode: self.cfg.reconfig,
+            committed_in_term: self.log.term_at(self.commit) == Some(self.hard.term),
+            skip_term_commit: self.cfg.has(Bug::SingleChangeWithoutTermCommit),
+        };
+        let term = self.hard.term;
+        if let Some(payload) = self.replica().change(request, &changes, rules, term, out) {
+            self.leader_append(payload, out);
         }
-        let refusal = if !self.conf.is_committed(self.commit) {
-            Some(Refusal::ChangePending)
-        } else if self.cfg.reconfig == Mode::Single
-            && self.log.term_at(self.commit) != Some(self.hard.term)
-            && !self.cfg.has(Bug::SingleChangeWithoutTermCommit)
-        {
-            Some(Refusal::NoCommitInTerm)
-        } else {
-            None
-        };
-        let quorum = match refusal.map_or_else(
-            || membership::propose(&self.conf.quorum, &changes, self.cfg.reconfig),
-            Err,
-        ) {
-            Ok(q) => q,
-            Err(reason) => {
-                out.push(Action::Refuse { request, reason });
-                return;
-            }
-        };
-        self.leader_append(Payload::Config { request, quorum }, out);
     }
 
     /// Joint consensus, second step: once C_old,new is committed, the
@@ -310,7 +251,7 @@ impl Node {
         if !self.is_leader() {
             return;
         }
-        if let Some(entry) = membership::leave_joint_entry(&self.conf, &self.log, self.commit) {
+        if let Some(entry) = self.replica().leave_joint_entry() {
             self.leader_append(entry, out);
         }
     }
