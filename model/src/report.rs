@@ -1,9 +1,11 @@
 //! The human-readable table and the `--json` line.
 
+use crate::limits::thousands;
 use crate::run::{RunResult, Status};
 use serde_json::{json, Value};
 
-/// The table for one or more runs, then every counterexample.
+/// The table for one or more runs, then every counterexample, then the
+/// overall [`verdict`] line.
 pub fn table(runs: &[RunResult]) -> String {
     let mut s = String::new();
     let name_w = runs
@@ -32,13 +34,19 @@ pub fn table(runs: &[RunResult]) -> String {
         s.push_str(&format!("#{} {}\n", i + 1, r.config));
         s.push_str(&format!(
             "   unique states {}, total states {}, max depth {}, elapsed {:.1}s, {}\n",
-            r.unique_states,
-            r.states,
+            thousands(r.unique_states as u64),
+            thousands(r.states as u64),
             r.max_depth,
             r.elapsed_ms as f64 / 1000.0,
             match &r.cut {
                 None => "complete (exhaustive within the bounds)".to_string(),
-                Some(why) => format!("INCOMPLETE ({why})"),
+                Some(why) => match r.unknown_count() {
+                    0 => format!("INCOMPLETE ({why})"),
+                    n => format!(
+                        "INCOMPLETE ({why}): {} not checked to the end (unknown)",
+                        plural(n, "property", "properties")
+                    ),
+                },
             }
         ));
     }
@@ -57,7 +65,83 @@ pub fn table(runs: &[RunResult]) -> String {
             }
         }
     }
+    s.push('\n');
+    s.push_str(&verdict(runs));
+    s.push('\n');
     s
+}
+
+/// `1 property`, `6 properties`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// One line for the whole call: whether every run was complete, and what
+/// failed. `all 4 runs complete; every property as expected`, or `the run
+/// is INCOMPLETE (stopped at the first violation); VIOLATED:
+/// election-safety; 6 properties unknown`.
+pub fn verdict(runs: &[RunResult]) -> String {
+    let single = runs.len() == 1;
+    let incomplete: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.cut.as_ref().map(|why| {
+                if single {
+                    format!("the run is INCOMPLETE ({why})")
+                } else {
+                    format!("#{} INCOMPLETE ({why})", i + 1)
+                }
+            })
+        })
+        .collect();
+    let mut parts = vec![match (single, incomplete.is_empty()) {
+        (true, true) => "the run is complete".to_string(),
+        (false, true) => format!("all {} runs complete", runs.len()),
+        (true, false) => incomplete.join(", "),
+        (false, false) => format!(
+            "{} of {} runs complete, {}",
+            runs.len() - incomplete.len(),
+            runs.len(),
+            incomplete.join(", ")
+        ),
+    }];
+    let named = |status: Status| -> Vec<String> {
+        runs.iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                r.properties
+                    .iter()
+                    .filter(move |p| p.status == status)
+                    .map(move |p| {
+                        if single {
+                            p.name.to_string()
+                        } else {
+                            format!("{} (#{})", p.name, i + 1)
+                        }
+                    })
+            })
+            .collect()
+    };
+    let violated = named(Status::Violated);
+    let not_found = named(Status::NotFound);
+    let unknown: usize = runs.iter().map(RunResult::unknown_count).sum();
+    if !violated.is_empty() {
+        parts.push(format!("VIOLATED: {}", violated.join(", ")));
+    }
+    if !not_found.is_empty() {
+        parts.push(format!("NOT FOUND: {}", not_found.join(", ")));
+    }
+    match (violated.is_empty() && not_found.is_empty(), unknown) {
+        (true, 0) => parts.push("every property as expected".to_string()),
+        (true, n) => parts.push(format!(
+            "nothing violated, {} unknown",
+            plural(n, "property", "properties")
+        )),
+        (false, 0) => {}
+        (false, n) => parts.push(format!("{} unknown", plural(n, "property", "properties"))),
+    }
+    parts.join("; ")
 }
 
 /// One run as the JSON object of the command-line contract.
