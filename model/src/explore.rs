@@ -9,9 +9,21 @@
 //! that, when the search completes, the results and the deep links to
 //! every discovery (`http://ADDR/#/steps/0/2/1`) are printed on the
 //! terminal as well.
+//!
+//! The Explorer shows the model through [`View`]: stateright's Explorer
+//! lists every action of a state, also those that lead outside the bounds
+//! (a crash of the client, a step into a term above `--max-term`) and
+//! those the model ignores (a timer that only re-arms itself), which it
+//! greys out and which open an empty state pane. The view offers only the
+//! steps the checker itself takes, names actors `n0`, `client0` as the
+//! command line does, and describes each step by the server fields it
+//! changed.
 
 use crate::config::ModelConfig;
+use crate::model::{KwModel, KwState};
 use serde::Deserialize;
+use stateright::actor::Id;
+use stateright::{Model, Property};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -72,10 +84,124 @@ pub fn explore(cfg: &ModelConfig, addr: &str) -> i32 {
         watch(bound, &base);
     });
 
-    use stateright::Model;
+    let model = crate::model::build(cfg);
+    if let Err(e) = crate::wrap::checked_properties(&model) {
+        return usage_error(&e);
+    }
     // Blocks for as long as the server runs.
-    let _ = crate::model::build(cfg).checker().serve(bound);
+    let _ = View::new(model).checker().serve(bound);
     0
+}
+
+/// The model as the Explorer shows it (see the module comment). Its
+/// action indices are the ones in the Explorer's URLs, so the command
+/// line encodes its traces' Explorer paths with this view too.
+#[derive(Clone)]
+pub struct View {
+    inner: KwModel,
+    properties: Vec<Property<KwModel>>,
+}
+
+impl View {
+    /// The view of `inner`.
+    pub fn new(inner: KwModel) -> View {
+        let properties = inner.properties();
+        View { inner, properties }
+    }
+
+    /// `n0`, `client0` or `admin`, from the configuration alone (the
+    /// Explorer labels an action without its state).
+    fn actor_name(&self, id: Id) -> String {
+        let i = usize::from(id);
+        let nodes = self.inner.cfg.nodes();
+        match i.cmp(&nodes) {
+            std::cmp::Ordering::Less => format!("n{i}"),
+            std::cmp::Ordering::Equal => "client0".to_string(),
+            std::cmp::Ordering::Greater => "admin".to_string(),
+        }
+    }
+}
+
+impl crate::wrap::Wraps for View {
+    fn inner(&self) -> &KwModel {
+        &self.inner
+    }
+
+    fn inner_properties(&self) -> &[Property<KwModel>] {
+        &self.properties
+    }
+}
+
+impl Model for View {
+    type State = KwState;
+    type Action = <KwModel as Model>::Action;
+
+    fn init_states(&self) -> Vec<KwState> {
+        self.inner.init_states()
+    }
+
+    /// Only the actions whose step the model takes and that stay within
+    /// the bounds: the ones the checker explores.
+    fn actions(&self, state: &KwState, actions: &mut Vec<Self::Action>) {
+        let mut all = Vec::new();
+        self.inner.actions(state, &mut all);
+        actions.extend(all.into_iter().filter(|a| {
+            self.inner
+                .next_state(state, a.clone())
+                .is_some_and(|next| Model::within_boundary(&self.inner, &next))
+        }));
+    }
+
+    fn next_state(&self, last: &KwState, action: Self::Action) -> Option<KwState> {
+        self.inner.next_state(last, action)
+    }
+
+    fn format_action(&self, action: &Self::Action) -> String {
+        crate::trace::action_label_with(|id| self.actor_name(id), action)
+    }
+
+    /// The step's label, the server fields it changed, then stateright's
+    /// own record of it (messages sent, timers set, both states).
+    fn format_step(&self, last: &KwState, action: Self::Action) -> Option<String> {
+        let label = crate::trace::action_label(last, &action);
+        let Some(next) = self.inner.next_state(last, action.clone()) else {
+            return Some(format!(
+                "{label}\n\nIgnored: the model takes no step here (the action changes \
+                 nothing, or only re-arms the timer that fired)."
+            ));
+        };
+        let mut text = format!("{label}\n\n");
+        let changes = crate::trace::step_changes(last, &next);
+        if changes.is_empty() {
+            text.push_str(
+                "No server field changed: the step only consumed or sent messages, or set \
+                 timers.\n",
+            );
+        }
+        for c in &changes {
+            text.push_str(&format!("{} {}: {} → {}\n", c.node, c.field, c.from, c.to));
+        }
+        if !Model::within_boundary(&self.inner, &next) {
+            text.push_str("\nOutside the bounds: the checker does not explore this state.\n");
+        }
+        if let Some(raw) = self.inner.format_step(last, action) {
+            text.push_str("\nstateright's record of the step:\n");
+            text.push_str(&raw);
+        }
+        Some(text)
+    }
+
+    fn as_svg(&self, path: stateright::Path<KwState, Self::Action>) -> Option<String> {
+        self.inner.as_svg(path)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        crate::wrap::properties(self)
+    }
+
+    fn within_boundary(&self, state: &KwState) -> bool {
+        Model::within_boundary(&self.inner, state)
+    }
 }
 
 /// Resolves `addr` and checks that it can be listened on. A port of 0 is
@@ -160,7 +286,9 @@ pub fn verdict(expectation: &str, name: &str, path: &Option<String>, base: &str)
 pub fn summary(s: &Status, base: &str) -> String {
     let mut out = format!(
         "Search complete: {} states ({} unique), max depth {}.\n",
-        s.state_count, s.unique_state_count, s.max_depth
+        crate::limits::thousands(s.state_count as u64),
+        crate::limits::thousands(s.unique_state_count as u64),
+        s.max_depth
     );
     for (expectation, name, path) in &s.properties {
         out.push_str(&format!("  {}\n", verdict(expectation, name, path, base)));

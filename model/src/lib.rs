@@ -17,3 +17,4 @@ pub mod report;
 pub mod run;
 pub mod trace;
 pub mod walk;
+pub mod wrap;

@@ -32,9 +32,6 @@ use std::time::{Duration, Instant};
 /// The name of the hidden property that fails once the search is stopped.
 pub const STOP_PROPERTY: &str = "(search stopped)";
 
-/// The most properties [`Guarded`] can carry (see [`CONDITIONS`]).
-const PROPERTIES_MAX: usize = 32;
-
 /// Shared between the checker's workers and the thread that watches them.
 #[derive(Debug, Default)]
 pub struct Control {
@@ -102,13 +99,7 @@ impl Guarded {
     /// Wraps `inner`; fails if it has more properties than this wrapper
     /// can carry.
     pub fn new(inner: KwModel, control: Arc<Control>) -> Result<Guarded, String> {
-        let properties = inner.properties();
-        if properties.len() > PROPERTIES_MAX {
-            return Err(format!(
-                "the model has {} properties; the checker's wrapper carries at most {PROPERTIES_MAX}",
-                properties.len()
-            ));
-        }
+        let properties = crate::wrap::checked_properties(&inner)?;
         Ok(Guarded {
             inner,
             properties,
@@ -128,25 +119,19 @@ impl Guarded {
     }
 }
 
-/// Property `I` of the wrapped model. Property conditions are `fn`
-/// pointers, not closures, so each index gets its own function.
-fn condition<const I: usize>(m: &Guarded, s: &KwState) -> bool {
-    (m.properties[I].condition)(&m.inner, s)
-}
-
 fn not_stopped(m: &Guarded, _: &KwState) -> bool {
     !m.control.is_stopped()
 }
 
-type Condition = fn(&Guarded, &KwState) -> bool;
+impl crate::wrap::Wraps for Guarded {
+    fn inner(&self) -> &KwModel {
+        &self.inner
+    }
 
-macro_rules! conditions {
-    ($($i:literal)*) => { [$(condition::<$i> as Condition),*] };
+    fn inner_properties(&self) -> &[Property<KwModel>] {
+        &self.properties
+    }
 }
-
-const CONDITIONS: [Condition; PROPERTIES_MAX] = conditions!(
-    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
-);
 
 impl Model for Guarded {
     type State = KwState;
@@ -179,16 +164,7 @@ impl Model for Guarded {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        let mut v: Vec<Property<Self>> = self
-            .properties
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Property {
-                expectation: p.expectation.clone(),
-                name: p.name,
-                condition: CONDITIONS[i],
-            })
-            .collect();
+        let mut v = crate::wrap::properties(self);
         v.push(Property {
             expectation: Expectation::Always,
             name: STOP_PROPERTY,
