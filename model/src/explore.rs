@@ -299,6 +299,137 @@ pub fn summary(s: &Status, base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{NetworkKind, Protocol};
+    use crate::model::build;
+    use stateright::actor::ActorModelAction;
+
+    fn raft(max_term: u64, crashes: usize) -> ModelConfig {
+        let mut cfg = ModelConfig::default_for(Protocol::Raft);
+        cfg.max_term = max_term;
+        cfg.crashes = crashes;
+        cfg.network = NetworkKind::UnorderedNonduplicating;
+        cfg
+    }
+
+    fn actions(
+        m: &impl Model<State = KwState, Action = <KwModel as Model>::Action>,
+        s: &KwState,
+    ) -> Vec<<KwModel as Model>::Action> {
+        let mut v = Vec::new();
+        m.actions(s, &mut v);
+        v
+    }
+
+    #[test]
+    fn the_view_offers_no_client_crash_and_no_step_past_the_bounds() {
+        let cfg = raft(1, 1);
+        let client = Id::from(cfg.nodes());
+        let model = build(&cfg);
+        let view = View::new(model.clone());
+        let init = &model.init_states()[0];
+        // stateright offers a crash of the client; the bounds forbid it.
+        assert!(actions(&model, init).contains(&ActorModelAction::Crash(client)));
+        assert!(!actions(&view, init).contains(&ActorModelAction::Crash(client)));
+        // After n0's election timeout (term 1), its timer fires again into
+        // term 2 > --max-term 1: offered by stateright, not by the view.
+        let timeout = actions(&view, init)
+            .into_iter()
+            .find(|a| view.format_action(a) == "n0 election timeout")
+            .expect("n0 election timeout offered");
+        let s1 = view.next_state(init, timeout.clone()).unwrap();
+        let outside = |a: &<KwModel as Model>::Action| {
+            model
+                .next_state(&s1, a.clone())
+                .is_some_and(|n| !Model::within_boundary(&model, &n))
+        };
+        assert!(
+            actions(&model, &s1).iter().any(outside),
+            "stateright offers term 2"
+        );
+        for a in actions(&view, &s1) {
+            let next = view.next_state(&s1, a.clone());
+            assert!(
+                next.is_some_and(|n| Model::within_boundary(&model, &n)),
+                "offered {} leads nowhere or out of bounds",
+                view.format_action(&a)
+            );
+        }
+        let step = view.format_step(init, timeout).unwrap();
+        assert!(step.starts_with("n0 election timeout\n\n"), "{step}");
+        assert!(step.contains("n0 term: 0 → 1"), "{step}");
+    }
+
+    #[test]
+    fn a_traces_explorer_path_opens_its_last_state_in_the_view() {
+        let mut cfg = raft(1, 1);
+        cfg.bugs
+            .insert(kraftwerk_specs::bugs::Bug::from_name("unpersisted-vote").unwrap());
+        let opts = crate::run::CheckOptions {
+            strategy: crate::run::Strategy::Bfs,
+            stop_on_violation: true,
+            ..Default::default()
+        };
+        let r = crate::run::run(&cfg, &opts).unwrap();
+        let p = r
+            .properties
+            .iter()
+            .find(|p| p.name == "election-safety")
+            .unwrap();
+        let trace = p.trace.as_ref().expect("a counterexample");
+        let indices: Vec<usize> = trace
+            .explorer_path
+            .trim_start_matches("#/steps/")
+            .split('/')
+            .map(|i| i.parse().unwrap())
+            .collect();
+        let view = View::new(build(&cfg));
+        let mut state = view.init_states()[indices[0]].clone();
+        for &i in &indices[1..] {
+            let a = actions(&view, &state).swap_remove(i);
+            state = view.next_state(&state, a).unwrap();
+        }
+        assert_eq!(
+            crate::trace::snapshot(&state),
+            *trace.states.last().unwrap(),
+            "{}",
+            trace.explorer_path
+        );
+    }
+
+    #[test]
+    fn a_lone_leader_lists_no_empty_acks() {
+        for protocol in [Protocol::Raft, Protocol::Kraft] {
+            let mut cfg = ModelConfig::default_for(protocol);
+            cfg.servers = 1;
+            cfg.crashes = 0;
+            cfg.network = NetworkKind::UnorderedNonduplicating;
+            let view = View::new(build(&cfg));
+            let mut frontier = view.init_states();
+            let mut lines = Vec::new();
+            for _ in 0..6 {
+                let mut next = Vec::new();
+                for s in &frontier {
+                    for a in actions(&view, s) {
+                        next.extend(view.next_state(s, a));
+                    }
+                }
+                for s in &next {
+                    for a in s.actor_states.iter().filter_map(|a| a.server()) {
+                        lines.push(crate::trace::server_fields(a)[0].1.clone());
+                    }
+                }
+                frontier = next;
+            }
+            let leader: Vec<&String> = lines.iter().filter(|l| l.starts_with("leader")).collect();
+            assert!(!leader.is_empty(), "{protocol}: no leader in {lines:?}");
+            for l in leader {
+                assert!(
+                    !l.contains("acked )") && !l.contains("match )"),
+                    "{protocol}: {l}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn summary_links_discoveries() {

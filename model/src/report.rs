@@ -180,3 +180,91 @@ pub fn json_line(runs: &[RunResult], suite: bool) -> String {
     };
     serde_json::to_string(&v).expect("JSON of plain data")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{PropertyResult, Strategy};
+
+    fn result(statuses: &[(&'static str, Status)], cut: Option<&str>) -> RunResult {
+        RunResult {
+            protocol: "raft".into(),
+            reconfig: "none".into(),
+            servers: 3,
+            config: "raft".into(),
+            strategy: Strategy::Dfs,
+            complete: cut.is_none(),
+            cut: cut.map(str::to_string),
+            unique_states: 1_391_785,
+            states: 6_319_698,
+            max_depth: 53,
+            elapsed_ms: 1,
+            properties: statuses
+                .iter()
+                .map(|&(name, status)| PropertyResult {
+                    name,
+                    expectation: if matches!(status, Status::Found | Status::NotFound) {
+                        "sometimes"
+                    } else {
+                        "always"
+                    },
+                    status,
+                    trace: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_verdict_says_what_failed_and_what_was_not_checked() {
+        let ok = result(
+            &[
+                ("election-safety", Status::Holds),
+                ("leader-elected", Status::Found),
+            ],
+            None,
+        );
+        let suite = vec![ok.clone(), ok.clone(), ok.clone(), ok.clone()];
+        assert_eq!(
+            verdict(&suite),
+            "all 4 runs complete; every property as expected"
+        );
+        let text = table(&suite);
+        assert!(
+            text.contains("unique states 1,391,785, total states 6,319,698"),
+            "{text}"
+        );
+        assert!(text.ends_with("\nall 4 runs complete; every property as expected\n"));
+
+        let violated = result(
+            &[
+                ("election-safety", Status::Violated),
+                ("log-matching", Status::Unknown),
+                ("leader-elected", Status::Found),
+            ],
+            Some("stopped at the first violation"),
+        );
+        let missing = result(&[("entry-committed", Status::NotFound)], None);
+        assert_eq!(
+            verdict(&[ok.clone(), violated.clone(), missing]),
+            "2 of 3 runs complete, #2 INCOMPLETE (stopped at the first violation); \
+             VIOLATED: election-safety (#2); NOT FOUND: entry-committed (#3); 1 property unknown"
+        );
+        assert_eq!(
+            verdict(&[violated]),
+            "the run is INCOMPLETE (stopped at the first violation); VIOLATED: election-safety; \
+             1 property unknown"
+        );
+        let cut = result(
+            &[
+                ("election-safety", Status::Unknown),
+                ("leader-elected", Status::Unknown),
+            ],
+            Some("state limit 100 reached"),
+        );
+        assert_eq!(
+            verdict(&[cut]),
+            "the run is INCOMPLETE (state limit 100 reached); nothing violated, 2 properties unknown"
+        );
+    }
+}
