@@ -30,6 +30,11 @@ pub struct Client {
     seq: u64,
     /// How long a command is retried before giving up.
     pub deadline: Duration,
+    /// Give up before the deadline once every node refused the connection
+    /// (nothing listens at any address) and this long has passed since the
+    /// first attempt; `None` retries until the deadline (a cluster that is
+    /// still starting binds its ports late).
+    pub refused_grace: Option<Duration>,
     buf: Vec<u8>,
 }
 
@@ -46,6 +51,7 @@ impl Client {
             client,
             seq: 0,
             deadline: Duration::from_secs(20),
+            refused_grace: None,
             buf: Vec::new(),
         }
     }
@@ -55,6 +61,7 @@ impl Client {
     pub fn fresh(&self) -> Client {
         let mut c = Client::new(self.addrs.clone(), self.cluster).with_tls(self.tls.clone());
         c.deadline = self.deadline;
+        c.refused_grace = self.refused_grace;
         c
     }
 
@@ -136,8 +143,29 @@ impl Client {
         let mut backoff = Duration::from_millis(10);
         // Nodes that refused us at the TLS level, for good.
         let mut refused_tls = BTreeSet::new();
+        // Nodes whose last attempt found nothing listening.
+        let mut refused = BTreeSet::new();
         while start.elapsed() < self.deadline {
-            match self.attempt(&msg).await {
+            let result = self.attempt(&msg).await;
+            let here = self.addrs[self.current].clone();
+            match &result {
+                Err(f) if f.refused => {
+                    refused.insert(here);
+                }
+                _ => {
+                    refused.remove(&here);
+                }
+            }
+            if let Some(grace) = self.refused_grace {
+                if start.elapsed() >= grace && self.addrs.iter().all(|a| refused.contains(a)) {
+                    return Err(format!(
+                        "no node answers at any address (connection refused at {}); \
+                         is the cluster running?",
+                        self.addrs.join(", ")
+                    ));
+                }
+            }
+            match result {
                 Ok(ClientResp::Done(o)) => return Ok(o),
                 Ok(ClientResp::NotLeader { leader, addr }) => {
                     last_err = format!("not leader (hint: {leader:?} at {addr:?})");
@@ -166,7 +194,7 @@ impl Client {
                     last_err = "unexpected status answer".into();
                     self.next_node();
                 }
-                Err(Failed { msg, permanent }) => {
+                Err(Failed { msg, permanent, .. }) => {
                     if permanent {
                         refused_tls.insert(self.addrs[self.current].clone());
                         if self.addrs.iter().all(|a| refused_tls.contains(a)) {
@@ -185,10 +213,12 @@ impl Client {
 }
 
 /// Why an attempt failed; `permanent` when it was a TLS refusal that
-/// retrying the same node will not cure.
+/// retrying the same node will not cure, `refused` when nothing listens
+/// at the address.
 struct Failed {
     msg: String,
     permanent: bool,
+    refused: bool,
 }
 
 impl Failed {
@@ -196,6 +226,7 @@ impl Failed {
         Failed {
             msg,
             permanent: false,
+            refused: false,
         }
     }
 
@@ -205,8 +236,12 @@ impl Failed {
             Some(why) => Failed {
                 msg: why,
                 permanent: true,
+                refused: false,
             },
-            None => Failed::retry(msg),
+            None => Failed {
+                refused: e.kind() == std::io::ErrorKind::ConnectionRefused,
+                ..Failed::retry(msg)
+            },
         }
     }
 }

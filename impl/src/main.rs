@@ -12,7 +12,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod cluster;
+
 const DEFAULT_CLIENTS: &str = "1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003";
+
+/// A client command gives up this long after its first attempt when every
+/// node refused the connection (a node just started binds its port well
+/// within this).
+const REFUSED_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +51,7 @@ struct Target {
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Give up on a command after this many seconds of retrying.
-    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, allow_negative_numbers = true, value_parser = count::<u64>)]
     timeout: u64,
 }
 
@@ -72,6 +79,8 @@ impl Target {
         let addrs = self.client_addrs.values().cloned().collect();
         let mut c = Client::new(addrs, self.cluster_id).with_tls(self.tls()?);
         c.deadline = Duration::from_secs(self.timeout);
+        // Nothing listens anywhere: say so now, not after the deadline.
+        c.refused_grace = Some(REFUSED_GRACE);
         Ok(c)
     }
 }
@@ -114,7 +123,7 @@ enum Cmd {
     /// Run one node.
     Serve {
         /// This node's id.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = count::<u32>)]
         id: u32,
         /// Every node's peer address (this one included), `ID=HOST:PORT,...`.
         #[arg(long, value_parser = parse_map)]
@@ -215,13 +224,13 @@ enum Cmd {
     /// Measure puts per second and latency against a running cluster.
     Bench {
         /// Concurrent clients.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = count::<usize>)]
         clients: usize,
         /// Requests in total.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count::<usize>)]
         requests: usize,
         /// Bytes per value.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, allow_negative_numbers = true, value_parser = count::<usize>)]
         value_size: usize,
         #[command(flatten)]
         target: Target,
@@ -237,6 +246,16 @@ enum Cmd {
         /// The protocol: raft or kraft.
         #[arg(long, default_value = "raft")]
         protocol: Protocol,
+        /// start: only node N (1, 2 or 3), e.g. to restart one that died.
+        #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = count::<u32>)]
+        node: Option<u32>,
+        /// Node N's peer port is this + N - 1.
+        #[arg(long, default_value_t = 7001, allow_negative_numbers = true, value_parser = count::<u16>)]
+        peer_port: u16,
+        /// Node N's client port is this + N - 1 (client commands default
+        /// to 8001-8003).
+        #[arg(long, default_value_t = 8001, allow_negative_numbers = true, value_parser = count::<u16>)]
+        client_port: u16,
     },
 }
 
@@ -245,6 +264,12 @@ enum ClusterAction {
     Start,
     Stop,
     Status,
+}
+
+/// A number flag's value: a non-negative integer in range.
+fn count<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|_| "must be a non-negative integer in range".to_string())
 }
 
 fn parse_map(s: &str) -> Result<BTreeMap<u32, String>, String> {
@@ -293,6 +318,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Like any Unix filter, a client command ends quietly when its reader
+    // goes away (`kraftwerk-node status | head -1`) instead of panicking on
+    // a broken pipe. Not a serving node: it must outlive any reader.
+    #[cfg(unix)]
+    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+        // SAFETY: restoring the default disposition of SIGPIPE before any
+        // thread starts; no handler runs.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match run(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(msg, code)) => {
@@ -447,7 +483,27 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             action,
             dir,
             protocol,
-        } => cluster(action, &dir, protocol),
+            node,
+            peer_port,
+            client_port,
+        } => {
+            if node.is_some() && !matches!(action, ClusterAction::Start) {
+                return Err(usage("--node goes with cluster start"));
+            }
+            let layout = cluster::Layout::new(&dir, peer_port, client_port)?;
+            match action {
+                ClusterAction::Start => cluster::start(&layout, node, protocol_name(protocol)),
+                ClusterAction::Stop => cluster::stop(&layout),
+                ClusterAction::Status => status(&Target {
+                    client_addrs: parse_map(&layout.clients()).map_err(failed)?,
+                    cluster_id: 0,
+                    tls_ca: None,
+                    tls_cert: None,
+                    tls_key: None,
+                    timeout: 20,
+                }),
+            }
+        }
     }
 }
 
@@ -534,93 +590,9 @@ fn bench(
     Ok(())
 }
 
-fn cluster(
-    action: ClusterAction,
-    dir: &std::path::Path,
-    protocol: Protocol,
-) -> Result<(), Failure> {
-    let peers = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003";
-    match action {
-        ClusterAction::Start => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
-            let exe = std::env::current_exe().map_err(|e| failed(e.to_string()))?;
-            let proto = match protocol {
-                Protocol::Raft => "raft",
-                Protocol::Kraft => "kraft",
-            };
-            let mut children = Vec::new();
-            for id in 1..=3 {
-                let log = std::fs::File::create(dir.join(format!("n{id}.log")))
-                    .map_err(|e| failed(e.to_string()))?;
-                let child = std::process::Command::new(&exe)
-                    .args([
-                        "serve",
-                        "--id",
-                        &id.to_string(),
-                        "--peers",
-                        peers,
-                        "--client-addrs",
-                        DEFAULT_CLIENTS,
-                        "--protocol",
-                        proto,
-                    ])
-                    .arg("--data-dir")
-                    .arg(dir.join(format!("n{id}")))
-                    .stdout(log.try_clone().map_err(|e| failed(e.to_string()))?)
-                    .stderr(log)
-                    .spawn()
-                    .map_err(|e| failed(format!("cannot start node {id}: {e}")))?;
-                std::fs::write(dir.join(format!("n{id}.pid")), child.id().to_string())
-                    .map_err(|e| failed(e.to_string()))?;
-                println!(
-                    "started n{id} (pid {}), log in {}",
-                    child.id(),
-                    dir.join(format!("n{id}.log")).display()
-                );
-                children.push((id, child));
-            }
-            // A node that cannot start (port in use, bad data dir) exits at
-            // once: say so instead of leaving a broken cluster behind.
-            std::thread::sleep(Duration::from_millis(500));
-            let mut failures = Vec::new();
-            for (id, child) in &mut children {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let log =
-                        std::fs::read_to_string(dir.join(format!("n{id}.log"))).unwrap_or_default();
-                    let why = log.lines().last().unwrap_or("no output").to_string();
-                    failures.push(format!("n{id} exited ({status}): {why}"));
-                }
-            }
-            if !failures.is_empty() {
-                for (id, mut child) in children {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let _ = std::fs::remove_file(dir.join(format!("n{id}.pid")));
-                }
-                return Err(usage(failures.join("; ")));
-            }
-            Ok(())
-        }
-        ClusterAction::Stop => {
-            for id in 1..=3 {
-                let pid_file = dir.join(format!("n{id}.pid"));
-                if let Ok(pid) = std::fs::read_to_string(&pid_file) {
-                    let pid = pid.trim().to_string();
-                    let _ = std::process::Command::new("kill").arg(&pid).status();
-                    let _ = std::fs::remove_file(&pid_file);
-                    println!("stopped n{id} (pid {pid})");
-                }
-            }
-            Ok(())
-        }
-        ClusterAction::Status => status(&Target {
-            client_addrs: parse_map(DEFAULT_CLIENTS).map_err(failed)?,
-            cluster_id: 0,
-            tls_ca: None,
-            tls_cert: None,
-            tls_key: None,
-            timeout: 20,
-        }),
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Raft => "raft",
+        Protocol::Kraft => "kraft",
     }
 }

@@ -74,16 +74,16 @@ struct ModelFlags {
     #[arg(long)]
     changes: Option<String>,
     /// Number of servers (1 to 7).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count::<usize>)]
     servers: Option<usize>,
     /// Highest term (epoch) any server may reach.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count::<u64>)]
     max_term: Option<u64>,
     /// Client requests.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count::<usize>)]
     values: Option<usize>,
     /// Total server crashes over a run.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count::<usize>)]
     crashes: Option<usize>,
     /// unordered-duplicating, unordered-nonduplicating or ordered.
     #[arg(long)]
@@ -96,7 +96,7 @@ struct ModelFlags {
     #[arg(long)]
     heartbeats: Option<String>,
     /// KRaft: servers that fetch but never vote.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count::<usize>)]
     observers: Option<usize>,
     /// KRaft: KIP-996 pre-vote.
     #[arg(long)]
@@ -112,24 +112,33 @@ struct ModelFlags {
 /// Flags that choose how to search.
 #[derive(Args, Debug)]
 struct CheckerFlags {
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 4 per core).
+    #[arg(long, allow_negative_numbers = true, value_parser = count::<usize>)]
     threads: Option<usize>,
     /// bfs, dfs or simulation (default: dfs; bfs with --bug, for the
     /// shortest counterexample).
     #[arg(long)]
     strategy: Option<String>,
     /// Explore no deeper than this (the result is then incomplete).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count::<usize>)]
     depth: Option<usize>,
     /// Turn symmetry reduction off.
     #[arg(long)]
     no_symmetry: bool,
-    /// Stop after this many generated states (the result is then incomplete).
-    #[arg(long)]
+    /// Stop after this many generated states (the result is then
+    /// incomplete, unless the search ended first).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = count::<usize>)]
     max_states: Option<usize>,
+    /// Stop after this many seconds (the result is then incomplete).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = count::<u64>)]
+    time_limit: Option<u64>,
+    /// Stop once the checker's resident memory reaches SIZE (4G, 512M;
+    /// default: half of the machine's memory). The result is then
+    /// incomplete.
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = memory_size)]
+    memory_limit: Option<u64>,
     /// Seed for the simulation strategy.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = count::<u64>)]
     seed: u64,
     /// Print one JSON object as the last line of stdout.
     #[arg(long)]
@@ -144,6 +153,22 @@ struct CheckerFlags {
     #[arg(long, value_name = "FORMAT")]
     trace_format: Option<String>,
 }
+
+/// A count flag's value: a non-negative integer. (With clap's own parser
+/// `--max-term -1` reads as an unknown flag `-1`.)
+fn count<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|_| "must be a non-negative integer".to_string())
+}
+
+/// `--memory-limit`: a size such as `4G` or `512M`.
+fn memory_size(s: &str) -> Result<u64, String> {
+    crate::limits::parse_size(s)
+}
+
+/// The most worker threads per core `--threads` accepts: more only
+/// slow the search down, and each one costs a stack.
+const THREADS_PER_CORE_MAX: usize = 4;
 
 /// The format of `--trace-out`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,14 +341,27 @@ impl CheckerFlags {
                 ))
             }
         };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads_max = THREADS_PER_CORE_MAX * cores;
         let threads = match self.threads {
             _ if self.shortest => 1,
-            Some(0) => return Err("--threads must be at least 1".into()),
+            Some(n) if n == 0 || n > threads_max => {
+                return Err(format!(
+                    "--threads must be between 1 and {threads_max} \
+                     ({THREADS_PER_CORE_MAX} per core, {cores} cores), got {n}"
+                ))
+            }
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => cores,
         };
         if self.depth == Some(0) {
             return Err("--depth must be at least 1".into());
+        }
+        if self.max_states == Some(0) {
+            return Err("--max-states must be at least 1 (omit it for no limit)".into());
+        }
+        if self.time_limit == Some(0) {
+            return Err("--time-limit must be at least 1 second (omit it for no limit)".into());
         }
         Ok(CheckOptions {
             threads,
@@ -332,6 +370,10 @@ impl CheckerFlags {
             symmetry: !self.no_symmetry,
             stop_on_violation,
             max_states: self.max_states,
+            time_limit: self.time_limit.map(std::time::Duration::from_secs),
+            memory_limit: self
+                .memory_limit
+                .or_else(crate::limits::default_memory_limit),
             progress: true,
             seed: self.seed,
         })
@@ -410,8 +452,27 @@ fn print_bugs(json: bool) {
         println!("{}", serde_json::json!({ "bugs": bugs }));
         return;
     }
+    // Columns as wide as their longest entry.
+    let name_w = CATALOGUE
+        .iter()
+        .map(|b| b.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let proto_w = CATALOGUE
+        .iter()
+        .map(|b| b.protocol.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let breaks_w = CATALOGUE
+        .iter()
+        .map(|b| b.breaks.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     println!(
-        "{:<29} {:<9} {:<32} bounds (defaults of check --bug NAME)",
+        "{:<name_w$}  {:<proto_w$}  {:<breaks_w$}  bounds (defaults of check --bug NAME)",
         "name", "protocol", "breaks"
     );
     for b in CATALOGUE {
@@ -420,18 +481,13 @@ fn print_bugs(json: bool) {
             None => "not found within a minute".to_string(),
         };
         println!(
-            "{:<29} {:<9} {:<32} {} ({found})",
+            "{:<name_w$}  {:<proto_w$}  {:<breaks_w$}  {} ({found})",
             b.name, b.protocol, b.breaks, b.bounds
         );
     }
-    println!();
     for b in CATALOGUE {
-        println!("{}: {}\n    source: {}\n", b.name, b.description, b.source);
+        println!("\n{}: {}\n    source: {}", b.name, b.description, b.source);
     }
-    println!(
-        "Membership-change bugs (single-change-without-term-commit, joint-skip-old-majority) \
-         are not catalogued: membership change is not built yet."
-    );
 }
 
 fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
@@ -477,19 +533,15 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
     if opts.strategy == Strategy::Bfs && opts.symmetry && checker.strategy.is_some() {
         eprintln!("note: symmetry reduction has no effect under bfs; exploring without it");
     }
+    if checker.shortest && bug_strategy == Some("simulation") {
+        eprintln!(
+            "note: this bug's counterexample lies beyond the reach of breadth-first search \
+             (its bounds use --strategy simulation); --shortest will likely stop at a limit"
+        );
+    }
     let mut runs: Vec<RunResult> = Vec::new();
     for cfg in &configs {
-        eprintln!(
-            "checking {} ({:?}, {} thread(s){})",
-            cfg.describe(),
-            opts.strategy,
-            opts.threads,
-            if opts.symmetry && opts.strategy == Strategy::Dfs {
-                ", symmetry"
-            } else {
-                ""
-            }
-        );
+        eprintln!("checking {} ({})", cfg.describe(), search_text(&opts));
         match run(cfg, &opts) {
             Ok(r) => runs.push(r),
             Err(e) => {
@@ -515,6 +567,31 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
     } else {
         EXIT_OK
     }
+}
+
+/// `dfs, 2 threads, symmetry, memory limit 11.8 GiB`.
+fn search_text(opts: &CheckOptions) -> String {
+    use crate::limits::{bytes_text, thousands};
+    let mut parts = vec![
+        opts.strategy.name().to_string(),
+        match opts.threads {
+            1 => "1 thread".to_string(),
+            n => format!("{n} threads"),
+        },
+    ];
+    if opts.symmetry && opts.strategy == Strategy::Dfs {
+        parts.push("symmetry".into());
+    }
+    if let Some(n) = opts.max_states {
+        parts.push(format!("state limit {}", thousands(n as u64)));
+    }
+    if let Some(t) = opts.time_limit {
+        parts.push(format!("time limit {} s", t.as_secs()));
+    }
+    if let Some(m) = opts.memory_limit {
+        parts.push(format!("memory limit {}", bytes_text(m)));
+    }
+    parts.join(", ")
 }
 
 /// Writes the first violated property's counterexample (runs in order,

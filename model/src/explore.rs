@@ -9,9 +9,21 @@
 //! that, when the search completes, the results and the deep links to
 //! every discovery (`http://ADDR/#/steps/0/2/1`) are printed on the
 //! terminal as well.
+//!
+//! The Explorer shows the model through [`View`]: stateright's Explorer
+//! lists every action of a state, also those that lead outside the bounds
+//! (a crash of the client, a step into a term above `--max-term`) and
+//! those the model ignores (a timer that only re-arms itself), which it
+//! greys out and which open an empty state pane. The view offers only the
+//! steps the checker itself takes, names actors `n0`, `client0` as the
+//! command line does, and describes each step by the server fields it
+//! changed.
 
 use crate::config::ModelConfig;
+use crate::model::{KwModel, KwState};
 use serde::Deserialize;
+use stateright::actor::Id;
+use stateright::{Model, Property};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -72,10 +84,124 @@ pub fn explore(cfg: &ModelConfig, addr: &str) -> i32 {
         watch(bound, &base);
     });
 
-    use stateright::Model;
+    let model = crate::model::build(cfg);
+    if let Err(e) = crate::wrap::checked_properties(&model) {
+        return usage_error(&e);
+    }
     // Blocks for as long as the server runs.
-    let _ = crate::model::build(cfg).checker().serve(bound);
+    let _ = View::new(model).checker().serve(bound);
     0
+}
+
+/// The model as the Explorer shows it (see the module comment). Its
+/// action indices are the ones in the Explorer's URLs, so the command
+/// line encodes its traces' Explorer paths with this view too.
+#[derive(Clone)]
+pub struct View {
+    inner: KwModel,
+    properties: Vec<Property<KwModel>>,
+}
+
+impl View {
+    /// The view of `inner`.
+    pub fn new(inner: KwModel) -> View {
+        let properties = inner.properties();
+        View { inner, properties }
+    }
+
+    /// `n0`, `client0` or `admin`, from the configuration alone (the
+    /// Explorer labels an action without its state).
+    fn actor_name(&self, id: Id) -> String {
+        let i = usize::from(id);
+        let nodes = self.inner.cfg.nodes();
+        match i.cmp(&nodes) {
+            std::cmp::Ordering::Less => format!("n{i}"),
+            std::cmp::Ordering::Equal => "client0".to_string(),
+            std::cmp::Ordering::Greater => "admin".to_string(),
+        }
+    }
+}
+
+impl crate::wrap::Wraps for View {
+    fn inner(&self) -> &KwModel {
+        &self.inner
+    }
+
+    fn inner_properties(&self) -> &[Property<KwModel>] {
+        &self.properties
+    }
+}
+
+impl Model for View {
+    type State = KwState;
+    type Action = <KwModel as Model>::Action;
+
+    fn init_states(&self) -> Vec<KwState> {
+        self.inner.init_states()
+    }
+
+    /// Only the actions whose step the model takes and that stay within
+    /// the bounds: the ones the checker explores.
+    fn actions(&self, state: &KwState, actions: &mut Vec<Self::Action>) {
+        let mut all = Vec::new();
+        self.inner.actions(state, &mut all);
+        actions.extend(all.into_iter().filter(|a| {
+            self.inner
+                .next_state(state, a.clone())
+                .is_some_and(|next| Model::within_boundary(&self.inner, &next))
+        }));
+    }
+
+    fn next_state(&self, last: &KwState, action: Self::Action) -> Option<KwState> {
+        self.inner.next_state(last, action)
+    }
+
+    fn format_action(&self, action: &Self::Action) -> String {
+        crate::trace::action_label_with(|id| self.actor_name(id), action)
+    }
+
+    /// The step's label, the server fields it changed, then stateright's
+    /// own record of it (messages sent, timers set, both states).
+    fn format_step(&self, last: &KwState, action: Self::Action) -> Option<String> {
+        let label = crate::trace::action_label(last, &action);
+        let Some(next) = self.inner.next_state(last, action.clone()) else {
+            return Some(format!(
+                "{label}\n\nIgnored: the model takes no step here (the action changes \
+                 nothing, or only re-arms the timer that fired)."
+            ));
+        };
+        let mut text = format!("{label}\n\n");
+        let changes = crate::trace::step_changes(last, &next);
+        if changes.is_empty() {
+            text.push_str(
+                "No server field changed: the step only consumed or sent messages, or set \
+                 timers.\n",
+            );
+        }
+        for c in &changes {
+            text.push_str(&format!("{} {}: {} → {}\n", c.node, c.field, c.from, c.to));
+        }
+        if !Model::within_boundary(&self.inner, &next) {
+            text.push_str("\nOutside the bounds: the checker does not explore this state.\n");
+        }
+        if let Some(raw) = self.inner.format_step(last, action) {
+            text.push_str("\nstateright's record of the step:\n");
+            text.push_str(&raw);
+        }
+        Some(text)
+    }
+
+    fn as_svg(&self, path: stateright::Path<KwState, Self::Action>) -> Option<String> {
+        self.inner.as_svg(path)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        crate::wrap::properties(self)
+    }
+
+    fn within_boundary(&self, state: &KwState) -> bool {
+        Model::within_boundary(&self.inner, state)
+    }
 }
 
 /// Resolves `addr` and checks that it can be listened on. A port of 0 is
@@ -160,7 +286,9 @@ pub fn verdict(expectation: &str, name: &str, path: &Option<String>, base: &str)
 pub fn summary(s: &Status, base: &str) -> String {
     let mut out = format!(
         "Search complete: {} states ({} unique), max depth {}.\n",
-        s.state_count, s.unique_state_count, s.max_depth
+        crate::limits::thousands(s.state_count as u64),
+        crate::limits::thousands(s.unique_state_count as u64),
+        s.max_depth
     );
     for (expectation, name, path) in &s.properties {
         out.push_str(&format!("  {}\n", verdict(expectation, name, path, base)));
@@ -171,6 +299,137 @@ pub fn summary(s: &Status, base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{NetworkKind, Protocol};
+    use crate::model::build;
+    use stateright::actor::ActorModelAction;
+
+    fn raft(max_term: u64, crashes: usize) -> ModelConfig {
+        let mut cfg = ModelConfig::default_for(Protocol::Raft);
+        cfg.max_term = max_term;
+        cfg.crashes = crashes;
+        cfg.network = NetworkKind::UnorderedNonduplicating;
+        cfg
+    }
+
+    fn actions(
+        m: &impl Model<State = KwState, Action = <KwModel as Model>::Action>,
+        s: &KwState,
+    ) -> Vec<<KwModel as Model>::Action> {
+        let mut v = Vec::new();
+        m.actions(s, &mut v);
+        v
+    }
+
+    #[test]
+    fn the_view_offers_no_client_crash_and_no_step_past_the_bounds() {
+        let cfg = raft(1, 1);
+        let client = Id::from(cfg.nodes());
+        let model = build(&cfg);
+        let view = View::new(model.clone());
+        let init = &model.init_states()[0];
+        // stateright offers a crash of the client; the bounds forbid it.
+        assert!(actions(&model, init).contains(&ActorModelAction::Crash(client)));
+        assert!(!actions(&view, init).contains(&ActorModelAction::Crash(client)));
+        // After n0's election timeout (term 1), its timer fires again into
+        // term 2 > --max-term 1: offered by stateright, not by the view.
+        let timeout = actions(&view, init)
+            .into_iter()
+            .find(|a| view.format_action(a) == "n0 election timeout")
+            .expect("n0 election timeout offered");
+        let s1 = view.next_state(init, timeout.clone()).unwrap();
+        let outside = |a: &<KwModel as Model>::Action| {
+            model
+                .next_state(&s1, a.clone())
+                .is_some_and(|n| !Model::within_boundary(&model, &n))
+        };
+        assert!(
+            actions(&model, &s1).iter().any(outside),
+            "stateright offers term 2"
+        );
+        for a in actions(&view, &s1) {
+            let next = view.next_state(&s1, a.clone());
+            assert!(
+                next.is_some_and(|n| Model::within_boundary(&model, &n)),
+                "offered {} leads nowhere or out of bounds",
+                view.format_action(&a)
+            );
+        }
+        let step = view.format_step(init, timeout).unwrap();
+        assert!(step.starts_with("n0 election timeout\n\n"), "{step}");
+        assert!(step.contains("n0 term: 0 → 1"), "{step}");
+    }
+
+    #[test]
+    fn a_traces_explorer_path_opens_its_last_state_in_the_view() {
+        let mut cfg = raft(1, 1);
+        cfg.bugs
+            .insert(kraftwerk_specs::bugs::Bug::from_name("unpersisted-vote").unwrap());
+        let opts = crate::run::CheckOptions {
+            strategy: crate::run::Strategy::Bfs,
+            stop_on_violation: true,
+            ..Default::default()
+        };
+        let r = crate::run::run(&cfg, &opts).unwrap();
+        let p = r
+            .properties
+            .iter()
+            .find(|p| p.name == "election-safety")
+            .unwrap();
+        let trace = p.trace.as_ref().expect("a counterexample");
+        let indices: Vec<usize> = trace
+            .explorer_path
+            .trim_start_matches("#/steps/")
+            .split('/')
+            .map(|i| i.parse().unwrap())
+            .collect();
+        let view = View::new(build(&cfg));
+        let mut state = view.init_states()[indices[0]].clone();
+        for &i in &indices[1..] {
+            let a = actions(&view, &state).swap_remove(i);
+            state = view.next_state(&state, a).unwrap();
+        }
+        assert_eq!(
+            crate::trace::snapshot(&state),
+            *trace.states.last().unwrap(),
+            "{}",
+            trace.explorer_path
+        );
+    }
+
+    #[test]
+    fn a_lone_leader_lists_no_empty_acks() {
+        for protocol in [Protocol::Raft, Protocol::Kraft] {
+            let mut cfg = ModelConfig::default_for(protocol);
+            cfg.servers = 1;
+            cfg.crashes = 0;
+            cfg.network = NetworkKind::UnorderedNonduplicating;
+            let view = View::new(build(&cfg));
+            let mut frontier = view.init_states();
+            let mut lines = Vec::new();
+            for _ in 0..6 {
+                let mut next = Vec::new();
+                for s in &frontier {
+                    for a in actions(&view, s) {
+                        next.extend(view.next_state(s, a));
+                    }
+                }
+                for s in &next {
+                    for a in s.actor_states.iter().filter_map(|a| a.server()) {
+                        lines.push(crate::trace::server_fields(a)[0].1.clone());
+                    }
+                }
+                frontier = next;
+            }
+            let leader: Vec<&String> = lines.iter().filter(|l| l.starts_with("leader")).collect();
+            assert!(!leader.is_empty(), "{protocol}: no leader in {lines:?}");
+            for l in leader {
+                assert!(
+                    !l.contains("acked )") && !l.contains("match )"),
+                    "{protocol}: {l}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn summary_links_discoveries() {

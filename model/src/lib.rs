@@ -4,14 +4,17 @@
 //! command line. The protocol logic lives in `kraftwerk-specs`; this crate
 //! only adapts it to stateright's `Actor` interface ([`actor`]), chooses
 //! bounds ([`config`]), registers the properties ([`model`]), runs the
-//! checker ([`run`]) and prints what it found ([`trace`], [`report`]).
+//! checker within its limits ([`run`], [`limits`]) and prints what it
+//! found ([`trace`], [`report`]).
 
 pub mod actor;
 pub mod cli;
 pub mod config;
 pub mod explore;
+pub mod limits;
 pub mod model;
 pub mod report;
 pub mod run;
 pub mod trace;
 pub mod walk;
+pub mod wrap;

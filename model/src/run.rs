@@ -3,7 +3,8 @@
 //! whether the search was complete.
 
 use crate::config::ModelConfig;
-use crate::model::{build, KwModel};
+use crate::limits::{thousands, Control, Guarded, Limits, STOP_PROPERTY};
+use crate::model::build;
 use crate::trace::{render_trace, Trace};
 use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
@@ -22,6 +23,17 @@ pub enum Strategy {
     Simulation,
 }
 
+impl Strategy {
+    /// The name as on the command line: `bfs`, `dfs`, `simulation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Bfs => "bfs",
+            Strategy::Dfs => "dfs",
+            Strategy::Simulation => "simulation",
+        }
+    }
+}
+
 /// How to search.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -37,6 +49,10 @@ pub struct CheckOptions {
     pub stop_on_violation: bool,
     /// Stop after this many generated states (always set for simulation).
     pub max_states: Option<usize>,
+    /// Stop after this much wall time.
+    pub time_limit: Option<Duration>,
+    /// Stop once the process's resident memory reaches this many bytes.
+    pub memory_limit: Option<u64>,
     /// Print progress lines on stderr.
     pub progress: bool,
     /// Seed of the simulation strategy.
@@ -52,6 +68,8 @@ impl Default for CheckOptions {
             symmetry: true,
             stop_on_violation: false,
             max_states: None,
+            time_limit: None,
+            memory_limit: None,
             progress: false,
             seed: 0,
         }
@@ -73,6 +91,11 @@ pub enum Status {
     /// A "sometimes" property never reached.
     #[serde(rename = "NOT FOUND")]
     NotFound,
+    /// No discovery, and the search was cut short (by a limit, a depth
+    /// bound, random walks or the first violation): the property was not
+    /// checked to the end, so neither `holds` nor `NOT FOUND` is known.
+    #[serde(rename = "unknown")]
+    Unknown,
 }
 
 impl Status {
@@ -83,6 +106,7 @@ impl Status {
             Status::Violated => "VIOLATED",
             Status::Found => "found",
             Status::NotFound => "NOT FOUND",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -139,23 +163,44 @@ impl RunResult {
     pub fn any_not_found(&self) -> bool {
         self.properties.iter().any(|p| p.status == Status::NotFound)
     }
+
+    /// How many properties were not checked to the end.
+    pub fn unknown_count(&self) -> usize {
+        self.properties
+            .iter()
+            .filter(|p| p.status == Status::Unknown)
+            .count()
+    }
 }
 
-fn drive<C: Checker<KwModel>>(checker: C, opts: &CheckOptions, started: Instant) -> C {
+/// Waits for the checker, printing progress and stopping it through
+/// `control` once a time or memory limit is exceeded.
+fn drive<C: Checker<Guarded>>(
+    checker: C,
+    opts: &CheckOptions,
+    started: Instant,
+    control: &Control,
+    limits: &Limits,
+) -> C {
     let mut last_print = Instant::now();
     let mut last_states = 0usize;
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(50));
+        if !control.is_stopped() {
+            if let Some(reason) = limits.exceeded(started) {
+                control.stop(reason);
+            }
+        }
         if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
             let states = checker.state_count();
             let rate = (states - last_states) as f64 / last_print.elapsed().as_secs_f64();
             eprintln!(
-                "progress: {:>6.1}s  states {:>12}  unique {:>11}  depth {:>4}  {:>9.0} states/s",
+                "progress: {:>6.1}s  states {:>13}  unique {:>12}  depth {:>4}  {:>9} states/s",
                 started.elapsed().as_secs_f64(),
-                states,
-                checker.unique_state_count(),
+                thousands(states as u64),
+                thousands(checker.unique_state_count() as u64),
                 checker.max_depth(),
-                rate
+                thousands(rate as u64)
             );
             let _ = std::io::stderr().flush();
             last_print = Instant::now();
@@ -169,43 +214,66 @@ fn drive<C: Checker<KwModel>>(checker: C, opts: &CheckOptions, started: Instant)
 pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> {
     let model = build(cfg);
     let properties = model.properties();
-    let mut builder = model.clone().checker().threads(opts.threads.max(1));
-    if let Some(d) = opts.depth {
-        builder = builder.target_max_depth(d);
-    }
     let max_states = match (opts.strategy, opts.max_states) {
         (Strategy::Simulation, None) => Some(5_000_000),
         (_, m) => m,
     };
-    if let Some(n) = max_states {
-        builder = builder.target_state_count(n);
-    }
-    if opts.stop_on_violation {
-        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    let control = Control::new(max_states.filter(|_| opts.strategy != Strategy::Simulation));
+    let limits = Limits {
+        time: opts.time_limit,
+        memory_bytes: opts.memory_limit,
+    };
+    let guarded = Guarded::new(model.clone(), control.clone())?;
+    let finish_when = if opts.stop_on_violation {
+        HasDiscoveries::AnyOf(guarded.failure_names())
+    } else {
+        // Not stateright's default (stop once every property has a
+        // discovery): a search that ends is then always exhaustive.
+        HasDiscoveries::AnyOf([STOP_PROPERTY].into_iter().collect())
+    };
+    let mut builder = guarded
+        .checker()
+        .threads(opts.threads.max(1))
+        .finish_when(finish_when);
+    if let Some(d) = opts.depth {
+        builder = builder.target_max_depth(d);
     }
     if opts.symmetry && opts.strategy == Strategy::Dfs {
         builder = builder.symmetry();
     }
     let started = Instant::now();
     let (unique, states, max_depth, discoveries) = match opts.strategy {
-        Strategy::Bfs => collect(drive(builder.spawn_bfs(), opts, started)),
-        Strategy::Dfs => collect(drive(builder.spawn_dfs(), opts, started)),
+        Strategy::Bfs => collect(
+            drive(builder.spawn_bfs(), opts, started, &control, &limits),
+            &control,
+        ),
+        Strategy::Dfs => collect(
+            drive(builder.spawn_dfs(), opts, started, &control, &limits),
+            &control,
+        ),
         Strategy::Simulation => {
             let w = crate::walk::random_walks(
-                &build(cfg),
+                &model,
                 opts.seed,
                 max_states.unwrap_or(1_000_000),
                 opts.stop_on_violation,
                 |states, unique, depth| {
                     if opts.progress {
                         eprintln!(
-                            "progress: {:>6.1}s  states {:>12}  unique {:>11}  depth {:>4}  (random walks)",
+                            "progress: {:>6.1}s  states {:>13}  unique {:>12}  depth {:>4}  (random walks)",
                             started.elapsed().as_secs_f64(),
-                            states,
-                            unique,
+                            thousands(states as u64),
+                            thousands(unique as u64),
                             depth
                         );
                     }
+                },
+                || match limits.exceeded(started) {
+                    Some(reason) => {
+                        control.stop(reason);
+                        true
+                    }
+                    None => false,
                 },
             );
             let mut d = w.discoveries;
@@ -215,16 +283,37 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
     }?;
     let elapsed_ms = started.elapsed().as_millis();
 
+    let found = |name: &str| discoveries.iter().find(|(n, _)| *n == name);
+    let violated = properties
+        .iter()
+        .any(|p| p.expectation.discovery_is_failure() && found(p.name).is_some());
+    let cut = if let Some(reason) = control.reason() {
+        Some(reason)
+    } else if opts.strategy == Strategy::Simulation {
+        Some("simulation (random walks) never proves absence".to_string())
+    } else if opts.depth.is_some_and(|d| max_depth >= d) {
+        Some(format!("depth limit {} reached", opts.depth.unwrap_or(0)))
+    } else if opts.stop_on_violation && violated {
+        Some("stopped at the first violation".to_string())
+    } else {
+        None
+    };
+    let complete = cut.is_none();
+
     let mut results = Vec::new();
     for p in &properties {
-        let found = discoveries.iter().find(|(n, _)| *n == p.name);
-        let (expectation, status) = match (&p.expectation, found.is_some()) {
-            (Expectation::Always, false) => ("always", Status::Holds),
-            (Expectation::Always, true) => ("always", Status::Violated),
-            (Expectation::Sometimes, true) => ("sometimes", Status::Found),
-            (Expectation::Sometimes, false) => ("sometimes", Status::NotFound),
-            (Expectation::Eventually, false) => ("eventually", Status::Holds),
-            (Expectation::Eventually, true) => ("eventually", Status::Violated),
+        let found = found(p.name);
+        let expectation = match p.expectation {
+            Expectation::Always => "always",
+            Expectation::Sometimes => "sometimes",
+            Expectation::Eventually => "eventually",
+        };
+        let status = match (&p.expectation, found.is_some(), complete) {
+            (Expectation::Sometimes, true, _) => Status::Found,
+            (_, true, _) => Status::Violated,
+            (Expectation::Sometimes, false, true) => Status::NotFound,
+            (_, false, true) => Status::Holds,
+            (_, false, false) => Status::Unknown,
         };
         results.push(PropertyResult {
             name: p.name,
@@ -234,33 +323,13 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
         });
     }
 
-    let stopped_early =
-        opts.stop_on_violation && results.iter().any(|r| r.status == Status::Violated);
-    let cut = if opts.strategy == Strategy::Simulation {
-        Some("simulation (random walks) never proves absence".to_string())
-    } else if max_states.is_some_and(|n| states >= n) {
-        Some(format!("state limit {} reached", max_states.unwrap_or(0)))
-    } else if opts.depth.is_some_and(|d| max_depth >= d) {
-        Some(format!("depth limit {} reached", opts.depth.unwrap_or(0)))
-    } else if stopped_early {
-        Some("stopped at the first violation".to_string())
-    } else if results
-        .iter()
-        .all(|r| r.status != Status::Holds && r.status != Status::NotFound)
-    {
-        // stateright stops once every property has a discovery.
-        Some("stopped once every property had a discovery".to_string())
-    } else {
-        None
-    };
-
     Ok(RunResult {
         protocol: cfg.protocol.to_string(),
         reconfig: cfg.reconfig.name().to_string(),
         servers: cfg.servers,
         config: cfg.describe(),
         strategy: opts.strategy,
-        complete: cut.is_none(),
+        complete,
         cut,
         unique_states: unique,
         states,
@@ -272,13 +341,18 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
 
 type Discoveries = Vec<(
     &'static str,
-    stateright::Path<crate::model::KwState, <KwModel as Model>::Action>,
+    stateright::Path<crate::model::KwState, <Guarded as Model>::Action>,
 )>;
 
 /// Counts and discoveries of a finished checker. stateright 0.31's
 /// simulation checker can panic while rebuilding a discovery's path from
 /// action indices; that panic becomes an error, never a crash.
-fn collect<C: Checker<KwModel>>(c: C) -> Result<(usize, usize, usize, Discoveries), String> {
+fn collect<C: Checker<Guarded>>(
+    c: C,
+    control: &Control,
+) -> Result<(usize, usize, usize, Discoveries), String> {
+    // The paths are rebuilt by replaying the recorded actions.
+    control.replay();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.discoveries()));
@@ -290,6 +364,7 @@ fn collect<C: Checker<KwModel>>(c: C) -> Result<(usize, usize, usize, Discoverie
                 .to_string()
         })?
         .into_iter()
+        .filter(|(name, _)| *name != STOP_PROPERTY)
         .collect();
     d.sort_by_key(|(n, _)| *n);
     Ok((c.unique_state_count(), c.state_count(), c.max_depth(), d))

@@ -177,30 +177,35 @@ pub fn action_label(
     state: &KwState,
     action: &ActorModelAction<crate::actor::Msg, Timer, ()>,
 ) -> String {
+    action_label_with(|id| actor_name(state, id), action)
+}
+
+/// The one-line label of an action, with actors named by `name`.
+pub fn action_label_with(
+    name: impl Fn(Id) -> String,
+    action: &ActorModelAction<crate::actor::Msg, Timer, ()>,
+) -> String {
     match action {
-        ActorModelAction::Deliver { src, dst, msg } => format!(
-            "{} → {} {}",
-            actor_name(state, *src),
-            actor_name(state, *dst),
-            msg.0
-        ),
-        ActorModelAction::Drop(env) => format!(
-            "drop {} → {} {}",
-            actor_name(state, env.src),
-            actor_name(state, env.dst),
-            env.msg.0
-        ),
-        ActorModelAction::Timeout(id, t) => format!(
-            "{} {} timeout",
-            actor_name(state, *id),
-            format!("{t:?}").to_lowercase()
-        ),
-        ActorModelAction::Crash(id) => format!("crash {}", actor_name(state, *id)),
-        ActorModelAction::Recover(id) => format!("recover {}", actor_name(state, *id)),
+        ActorModelAction::Deliver { src, dst, msg } => {
+            format!("{} → {} {}", name(*src), name(*dst), msg.0)
+        }
+        ActorModelAction::Drop(env) => {
+            format!("drop {} → {} {}", name(env.src), name(env.dst), env.msg.0)
+        }
+        ActorModelAction::Timeout(id, t) => {
+            format!("{} {} timeout", name(*id), format!("{t:?}").to_lowercase())
+        }
+        ActorModelAction::Crash(id) => format!("crash {}", name(*id)),
+        ActorModelAction::Recover(id) => format!("recover {}", name(*id)),
         ActorModelAction::SelectRandom { actor, .. } => {
-            format!("{} random choice", actor_name(state, *actor))
+            format!("{} random choice", name(*actor))
         }
     }
+}
+
+/// The server fields a step changed (and servers going down or up).
+pub fn step_changes(before: &KwState, after: &KwState) -> Vec<Change> {
+    diff(before, after)
 }
 
 fn diff(before: &KwState, after: &KwState) -> Vec<Change> {
@@ -242,7 +247,12 @@ pub fn render_trace(
     model: &KwModel,
     path: Path<KwState, <KwModel as stateright::Model>::Action>,
 ) -> Trace {
-    let explorer_path = format!("#/steps/{}", path.encode(model));
+    // The Explorer offers only the steps that lead somewhere within the
+    // bounds, so its action indices are those of its own view.
+    let explorer_path = format!(
+        "#/steps/{}",
+        path.encode(&crate::explore::View::new(model.clone()))
+    );
     let pairs = path.into_vec();
     let states = pairs.iter().map(|(s, _)| snapshot(s)).collect();
     let mut steps = Vec::new();

@@ -113,14 +113,16 @@ impl Weather {
 
 /// Walks at random from the initial states until `max_states` states
 /// were visited (or every property has a discovery, or, with
-/// `stop_on_violation`, an "always" property fails). `progress` is called
-/// with (states, distinct, deepest) every 2 seconds.
+/// `stop_on_violation`, an "always" property fails, or `stop` says so: it
+/// is asked every 1,024 states). `progress` is called with (states,
+/// distinct, deepest) every 2 seconds.
 pub fn random_walks(
     model: &KwModel,
     seed: u64,
     max_states: usize,
     stop_on_violation: bool,
     mut progress: impl FnMut(usize, usize, usize),
+    mut stop: impl FnMut() -> bool,
 ) -> WalkResult {
     let properties = model.properties();
     let mut rng = Rng(seed);
@@ -159,6 +161,9 @@ pub fn random_walks(
                 }
             }
             if found.iter().all(Option::is_some) || result.states >= max_states {
+                break 'walks;
+            }
+            if result.states % 1024 == 0 && stop() {
                 break 'walks;
             }
             if last_report.elapsed().as_secs() >= 2 {

@@ -881,6 +881,10 @@ impl Protocol for Node {
             State::Voted { candidate } => format!("voted for {candidate}"),
             State::Prospective { granted } => format!("prospective (pre-votes {})", words(granted)),
             State::Candidate { granted } => format!("candidate (votes {})", words(granted)),
+            // Before any voter's first fetch there is nothing acked.
+            State::Leader(l) if l.end_offsets.is_empty() => {
+                format!("leader (start {})", l.epoch_start_offset)
+            }
             State::Leader(l) => format!(
                 "leader (start {}, acked {})",
                 l.epoch_start_offset,

@@ -440,6 +440,8 @@ impl Protocol for Node {
             Role::Follower { leader: None } => "follower".into(),
             Role::Follower { leader: Some(l) } => format!("follower of {l}"),
             Role::Candidate { votes } => format!("candidate (votes {})", words(votes)),
+            // A lone server leads with no one to match.
+            Role::Leader { progress } if progress.is_empty() => "leader".into(),
             Role::Leader { progress } => format!(
                 "leader (match {})",
                 words(progress.iter().map(|(p, pr)| format!("{p}:{}", pr.matched)))
