@@ -102,19 +102,26 @@ pub fn check_apply(
 }
 
 /// `me` replies that `request` committed at `index` in `term`: it leads
-/// `term`, the entry at `index` carries `request`, and it is committed.
+/// `term` (or led it when the step began: a leader that removed itself
+/// replies, then resigns), the entry at `index` carries `request`, and it
+/// is committed.
 pub fn check_reply(
     me: NodeId,
     s: &Server,
+    led: bool,
     request: RequestId,
     index: LogIndex,
     term: Term,
 ) -> Check {
     let n = &s.node;
     let held = n.log().get(index).and_then(|e| e.request()) == Some(request);
-    let leads = n.is_leader() && term == n.hard().term;
+    let leads = (led || n.is_leader()) && term == n.hard().term;
     if !(leads && held && index <= n.committed()) {
-        return Err(format!("{me} replies {request} at {index} in {term}"));
+        return Err(format!(
+            "{me} replies {request} at {index} in {term} (leads {leads}, holds it {held}, \
+             committed {})",
+            n.committed()
+        ));
     }
     Ok(())
 }

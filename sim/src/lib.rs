@@ -116,6 +116,8 @@ pub struct Stats {
     pub restarts: usize,
     /// EndQuorumEpoch messages sent (KRaft resignations).
     pub resignations: usize,
+    /// Leaders that stepped down because they were no longer voters.
+    pub removed_leaders: usize,
     /// The largest committed index any node reached.
     pub max_committed: LogIndex,
 }
@@ -169,6 +171,9 @@ pub struct Cluster {
     pub verbose: bool,
     /// What the run reached.
     pub stats: Stats,
+    /// The node being stepped led before the step (a leader that removes
+    /// itself replies, then steps down, in one step).
+    leader_before: bool,
 }
 
 /// The result of a step: `Err` names the first check that failed.
@@ -195,6 +200,7 @@ impl Cluster {
             trace: Vec::new(),
             verbose: false,
             stats: Stats::default(),
+            leader_before: false,
         };
         for &id in ids {
             let (node, out) = c.cfg.restore(id, Durable::default());
@@ -300,16 +306,22 @@ impl Cluster {
         let s = self.servers.get_mut(&id).expect("known server");
         assert!(s.up, "{id} is down");
         let was_leader = s.node.is_leader();
+        self.leader_before = was_leader;
         let out = s.node.step(input);
         let (leads, term) = (s.node.is_leader(), s.node.hard().term);
         self.stats.steps += 1;
+        if was_leader && !leads && !s.node.is_voter() {
+            self.stats.removed_leaders += 1;
+        }
         if !was_leader && leads {
             self.stats.elections_won += 1;
             if term.0 > 1 {
                 self.stats.later_leaders += 1;
             }
         }
-        self.carry_out(id, out)?;
+        let carried = self.carry_out(id, out);
+        self.leader_before = false;
+        carried?;
         self.check()
     }
 
@@ -422,7 +434,9 @@ impl Cluster {
         s.applied = LogIndex(0);
         self.stats.restarts += 1;
         self.note(format!("{id} restart"));
-        self.carry_out(id, out)?;
+        let carried = self.carry_out(id, out);
+        self.leader_before = false;
+        carried?;
         self.check()
     }
 
@@ -518,7 +532,7 @@ impl Cluster {
                     term,
                 } => {
                     if self.contracts {
-                        contracts::check_reply(id, s, request, index, term)?;
+                        contracts::check_reply(id, s, self.leader_before, request, index, term)?;
                     }
                     self.stats.replies += 1;
                     self.answers.push(Answer::Reply {

@@ -26,8 +26,13 @@ pub struct Schedule {
     pub changes: usize,
     /// At most this many membership-change requests.
     pub changes_max: u64,
-    /// Weight of crashes and of restarts (0: none). At most one server is
-    /// down at a time.
+    /// An armed election timer picked to fire fires only one time in this
+    /// many (1: always), so that elections can finish before the next.
+    pub election_one_in: usize,
+    /// Weight of timeouts (deliveries weigh 14, drops 1, proposals 3).
+    pub timers: usize,
+    /// Weight of crashes (restarts weigh twice as much; 0: none). At most
+    /// one server is down at a time.
     pub crashes: usize,
     /// One delivery in this many keeps a copy in flight (0: never).
     pub duplicate_one_in: usize,
@@ -45,6 +50,8 @@ impl Default for Schedule {
             seqs: 6,
             changes: 0,
             changes_max: 0,
+            election_one_in: 1,
+            timers: 3,
             crashes: 1,
             duplicate_one_in: 4,
             network_max: 40,
@@ -76,7 +83,7 @@ pub fn run(c: &mut Cluster, rng: &mut Rng, s: &Schedule) -> Check {
 fn event(c: &mut Cluster, rng: &mut Rng, s: &Schedule, b: &mut Budget) -> Check {
     let ids = c.ids();
     let n = ids.len();
-    let weights = [14, 1, 4, 3, s.changes, s.crashes, s.crashes];
+    let weights = [14, 1, s.timers, 3, s.changes, s.crashes, 2 * s.crashes];
     let total: usize = weights.iter().sum();
     let mut pick = rng.below(total);
     let mut kind = 0;
@@ -103,7 +110,7 @@ fn event(c: &mut Cluster, rng: &mut Rng, s: &Schedule, b: &mut Budget) -> Check 
             }
             let t = armed[rng.below(armed.len())];
             if t == Timer::Election {
-                if b.elections >= s.elections_max {
+                if b.elections >= s.elections_max || !rng.one_in(s.election_one_in) {
                     return Ok(());
                 }
                 b.elections += 1;
