@@ -278,6 +278,18 @@ impl Cluster {
             .any(|a| matches!(a, Answer::Reply { request: r, .. } if *r == request))
     }
 
+    /// The requests replied to so far, in order (a request answered twice
+    /// is listed twice).
+    pub fn replies(&self) -> Vec<RequestId> {
+        self.answers
+            .iter()
+            .filter_map(|a| match a {
+                Answer::Reply { request, .. } => Some(*request),
+                Answer::Refuse { .. } => None,
+            })
+            .collect()
+    }
+
     /// The refusals so far, in order.
     pub fn refusals(&self) -> Vec<Refusal> {
         self.answers

@@ -5,7 +5,7 @@
 //! scenario script: `sim/testdata/raft-dev-2015*.txt`. The exhaustive
 //! checks are the model's (`kraftwerk check --reconfig`).
 
-use kraftwerk_sim::{Answer, Cluster};
+use kraftwerk_sim::Cluster;
 use kraftwerk_specs::membership::{Mode, Refusal, VoterChange};
 use kraftwerk_specs::node::{Input, Timer};
 use kraftwerk_specs::protocol::AnyConfig;
@@ -65,13 +65,7 @@ fn conf(c: &Cluster, id: u32) -> Quorum {
 }
 
 fn replies(c: &Cluster) -> Vec<RequestId> {
-    c.answers
-        .iter()
-        .filter_map(|a| match a {
-            Answer::Reply { request, .. } => Some(*request),
-            Answer::Refuse { .. } => None,
-        })
-        .collect()
+    c.replies()
 }
 
 #[test]
