@@ -166,67 +166,11 @@ fn faults_take_effect_and_everything_is_cleaned_up() {
     assert!(!links.contains(&prefix), "left over: {links}");
 }
 
-/// A liveness bug the nemesis found in KRaft with pre-vote (now fixed in
-/// `kraft::Node::maybe_transition`), reproduced deterministically on the
-/// specs core: a follower that misses its leader's fetch answers for an election timeout
-/// becomes Prospective *keeping the leader of its epoch*; every voter then
-/// refuses its pre-vote naming that same leader in the same epoch, which
-/// `maybe_transition` ignored (it followed only a named leader of a newer
-/// epoch, or one when it knew none); it does not fetch, the leader does
-/// not resend BeginQuorumEpoch to a voter that fetched in the epoch, so it
-/// stayed Prospective for ever. KIP-996 sends a Prospective that loses (or
-/// times out) back to Follower of the leader it knew; so does the fix.
-#[test]
-fn kraft_prospective_that_knew_the_leader_follows_it_again() {
-    use kraftwerk_specs::kraft::{Config as KConfig, Node, State};
-    use kraftwerk_specs::raft::{Action, Input, Timer};
-    use kraftwerk_specs::types::NodeId;
-    use std::collections::{BTreeMap, VecDeque};
-    use std::sync::Arc;
-
-    let ids = [NodeId(1), NodeId(2), NodeId(3)];
-    let mut cfg = KConfig::new(ids, []);
-    cfg.pre_vote = true;
-    cfg.check_quorum = true;
-    let cfg = Arc::new(cfg);
-    let mut nodes: BTreeMap<NodeId, Node> = ids
-        .iter()
-        .map(|&id| (id, Node::new(id, cfg.clone()).0))
-        .collect();
-    // Delivers every message until none is left (no timer fires).
-    let pump = |nodes: &mut BTreeMap<NodeId, Node>, from: NodeId, input: Input| {
-        let mut queue = VecDeque::from([(from, input)]);
-        let mut steps = 0;
-        while let Some((to, input)) = queue.pop_front() {
-            steps += 1;
-            assert!(steps < 10_000, "no quiescence");
-            let mut out = Vec::new();
-            out.extend(nodes.get_mut(&to).expect("node").step(input));
-            for a in out {
-                if let Action::Send { to: dest, msg } = a {
-                    queue.push_back((dest, Input::Receive { from: to, msg }));
-                }
-            }
-        }
-    };
-    pump(&mut nodes, NodeId(1), Input::Timeout(Timer::Election));
-    assert!(nodes[&NodeId(1)].is_leader(), "n1 leads");
-    assert_eq!(
-        nodes[&NodeId(3)].state,
-        State::Follower { leader: NodeId(1) }
-    );
-    // n3 hears nothing for an election timeout (say its fetches were
-    // lost), then the network is fine again.
-    for _ in 0..5 {
-        pump(&mut nodes, NodeId(3), Input::Timeout(Timer::Election));
-    }
-    assert!(nodes[&NodeId(1)].is_leader(), "n1 still leads");
-    assert_eq!(
-        nodes[&NodeId(3)].state,
-        State::Follower { leader: NodeId(1) },
-        "n3 is stuck: it never follows the leader it knows again"
-    );
-}
+// A liveness bug the nemesis found in KRaft with pre-vote (a follower that
+// missed its leader's fetch answers became Prospective for ever) is
+// reproduced deterministically as the scenario script
+// sim/testdata/kraft-prospective-follows-its-leader-again.txt, run by
+// kraftwerk-sim's tests/scripts.rs.
 
 /// Leftovers of a test process that died (kill -9: no Drop ran) are swept:
 /// a namespace and a bridge named after a pid that no longer exists.
