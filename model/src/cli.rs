@@ -7,7 +7,7 @@
 
 use crate::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
 use crate::report;
-use crate::run::{run, CheckOptions, RunResult, Status, Strategy};
+use crate::run::{run, CheckOptions, Engine, RunResult, Status, Strategy};
 use clap::{Args, Parser, Subcommand};
 use kraftwerk_specs::bugs::{Bug, CATALOGUE};
 use std::ffi::OsString;
@@ -134,6 +134,10 @@ struct CheckerFlags {
     /// Print one JSON object as the last line of stdout.
     #[arg(long)]
     json: bool,
+    /// The depth-first checker: kraftwerk (the project's engine; the
+    /// default) or stateright (the reference).
+    #[arg(long)]
+    engine: Option<String>,
     /// The shortest counterexample: breadth-first search on one thread.
     #[arg(long)]
     shortest: bool,
@@ -325,7 +329,17 @@ impl CheckerFlags {
         if self.depth == Some(0) {
             return Err("--depth must be at least 1".into());
         }
+        let engine = match self.engine.as_deref() {
+            None | Some("kraftwerk") => Engine::Kraftwerk,
+            Some("stateright") => Engine::Stateright,
+            Some(e) => {
+                return Err(format!(
+                    "unknown engine '{e}' (expected kraftwerk or stateright)"
+                ))
+            }
+        };
         Ok(CheckOptions {
+            engine,
             threads,
             strategy,
             depth: self.depth,

@@ -9,6 +9,7 @@
 pub mod actor;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod explore;
 pub mod model;
 pub mod report;

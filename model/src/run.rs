@@ -22,9 +22,23 @@ pub enum Strategy {
     Simulation,
 }
 
+/// Which exhaustive checker runs a depth-first search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Kraftwerk's own engine ([`crate::engine`]); its symmetry is a
+    /// canonical form, so it counts fewer states than stateright with it.
+    Kraftwerk,
+    /// stateright's checkers, the reference.
+    Stateright,
+}
+
 /// How to search.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
+    /// The checker of a depth-first search (breadth-first search and
+    /// simulation are stateright's and the project's walks either way).
+    pub engine: Engine,
     /// Worker threads.
     pub threads: usize,
     /// The strategy.
@@ -46,6 +60,7 @@ pub struct CheckOptions {
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
+            engine: Engine::Stateright,
             threads: 1,
             strategy: Strategy::Dfs,
             depth: None,
@@ -187,7 +202,13 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
         builder = builder.symmetry();
     }
     let started = Instant::now();
+    let mut engine_cut = None;
     let (unique, states, max_depth, discoveries) = match opts.strategy {
+        Strategy::Dfs if opts.engine == Engine::Kraftwerk => {
+            let (counts, cut) = crate::engine::kw::run_dfs(&model, opts, started)?;
+            engine_cut = Some(cut);
+            Ok(counts)
+        }
         Strategy::Bfs => collect(drive(builder.spawn_bfs(), opts, started)),
         Strategy::Dfs => collect(drive(builder.spawn_dfs(), opts, started)),
         Strategy::Simulation => {
@@ -236,7 +257,9 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
 
     let stopped_early =
         opts.stop_on_violation && results.iter().any(|r| r.status == Status::Violated);
-    let cut = if opts.strategy == Strategy::Simulation {
+    let cut = if let Some(cut) = engine_cut {
+        cut
+    } else if opts.strategy == Strategy::Simulation {
         Some("simulation (random walks) never proves absence".to_string())
     } else if max_states.is_some_and(|n| states >= n) {
         Some(format!("state limit {} reached", max_states.unwrap_or(0)))
@@ -270,7 +293,8 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
     })
 }
 
-type Discoveries = Vec<(
+/// A property's discovery path, by property name.
+pub type Discoveries = Vec<(
     &'static str,
     stateright::Path<crate::model::KwState, <KwModel as Model>::Action>,
 )>;
