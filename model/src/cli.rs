@@ -52,6 +52,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: String,
     },
+    /// Run configurations on both engines and print their figures side by
+    /// side (no assertions).
+    BenchCheck {
+        /// Model flags of one configuration, as one string (repeatable;
+        /// default: the standard suite).
+        #[arg(long = "config")]
+        configs: Vec<String>,
+        /// Checker flags passed to every run (e.g. `--threads 1`).
+        #[arg(long, allow_hyphen_values = true)]
+        extra: Option<String>,
+    },
     /// List the bug catalogue.
     Bugs {
         /// Print the catalogue as one JSON object.
@@ -393,6 +404,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             EXIT_OK
         }
         Command::Check { model, checker } => check(&model, &checker),
+        Command::BenchCheck { configs, extra } => {
+            let extra: Vec<String> = extra
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            crate::engine::bench::bench_check(&configs, &extra)
+        }
         Command::Explore { model, addr } => explore(&model, &addr),
     }
 }

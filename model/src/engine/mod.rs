@@ -34,6 +34,7 @@
 //! (one small allocation per new state, nothing per duplicate), and a
 //! discovery is rebuilt by replaying the indices from the initial state.
 
+pub mod bench;
 pub mod fpset;
 pub mod kw;
 
