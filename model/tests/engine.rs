@@ -178,6 +178,16 @@ fn pinned_raft() {
         ..small(Protocol::Raft, 3, 1)
     };
     cross_check(three, 29_657, 8_610, true);
+    // A duplicating network (its state includes the last delivered
+    // envelope, which a fingerprint must not forget).
+    let dup = ModelConfig {
+        values: 1,
+        network: NetworkKind::UnorderedDuplicating,
+        ..small(Protocol::Raft, 2, 1)
+    };
+    let sr = stateright(&dup, false, None);
+    let sr_sym = stateright(&dup, true, None);
+    cross_check(dup, sr.unique_states, sr_sym.unique_states, true);
 }
 
 #[test]

@@ -195,16 +195,72 @@ impl Fingerprint<KwState> for Canonical {
         };
         candidates(&order, &ties)
             .iter()
-            .map(|o| {
-                if o.iter().enumerate().all(|(k, &i)| k == i) {
-                    fingerprint(s)
-                } else {
-                    fingerprint(&permute(s, &to_keys(o)))
-                }
-            })
+            .map(|o| permuted_fingerprint(s, &to_keys(o)))
             .min()
             .expect("at least one candidate")
     }
+}
+
+/// The fingerprint of `permute(s, keys)` computed without building it:
+/// actor states, timers, crash flags and storages in their new places with
+/// ids renamed, the history renamed, and the network as an
+/// order-independent sum over its renamed envelopes (no set is rebuilt,
+/// nothing is sorted). Two states get the same value exactly when their
+/// permutations are equal (up to 64-bit collisions).
+pub fn permuted_fingerprint(s: &KwState, keys: &[usize]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let plan = RewritePlan::<Id, _>::from_values_to_sort(keys);
+    let n = keys.len();
+    let mut at = vec![0; n];
+    for (i, &k) in keys.iter().enumerate() {
+        at[k] = i;
+    }
+    let mut h = std::hash::BuildHasher::build_hasher(&super::hasher());
+    for &i in &at {
+        s.actor_states[i].rewrite(&plan).hash(&mut h);
+        s.timers_set[i].hash(&mut h);
+        s.crashed[i].hash(&mut h);
+        s.actor_storages[i]
+            .as_ref()
+            .map(|d| d.rewrite(&plan))
+            .hash(&mut h);
+    }
+    s.history.rewrite(&plan).hash(&mut h);
+    let id = |x: Id| keys[usize::from(x)];
+    let mut net = 0u64;
+    match &s.network {
+        Network::UnorderedDuplicating(set, last) => {
+            // The last delivered envelope is part of stateright's state.
+            last.as_ref()
+                .map(|e| (id(e.src), id(e.dst), e.msg.rewrite(&plan)))
+                .hash(&mut h);
+            for e in set.iter() {
+                net = net.wrapping_add(mix(fingerprint(&(
+                    id(e.src),
+                    id(e.dst),
+                    e.msg.rewrite(&plan),
+                ))));
+            }
+        }
+        Network::UnorderedNonDuplicating(map) => {
+            for (e, c) in map.iter() {
+                net = net.wrapping_add(mix(fingerprint(&(
+                    id(e.src),
+                    id(e.dst),
+                    e.msg.rewrite(&plan),
+                    c,
+                ))));
+            }
+        }
+        Network::Ordered(map) => {
+            for ((src, dst), q) in map.iter() {
+                let q: Vec<_> = q.iter().map(|m| m.rewrite(&plan)).collect();
+                net = net.wrapping_add(mix(fingerprint(&(id(*src), id(*dst), q))));
+            }
+        }
+    }
+    net.hash(&mut h);
+    h.finish()
 }
 
 /// Which fingerprint the engine deduplicates by.
