@@ -245,8 +245,10 @@ fn cluster_flags_are_checked_in_one_line() {
 
 #[test]
 fn a_client_command_with_no_cluster_says_so_at_once() {
+    // A loopback address no other test binds: ports there are refused
+    // even while other tests start nodes on ports of 127.0.0.1.
     let addrs = (0..3)
-        .map(|i| format!("{}=127.0.0.1:{}", i + 1, free_port()))
+        .map(|i| format!("{}=127.0.0.77:{}", i + 1, free_port()))
         .collect::<Vec<_>>()
         .join(",");
     let started = Instant::now();
@@ -268,10 +270,11 @@ fn a_client_command_with_no_cluster_says_so_at_once() {
 
 #[test]
 fn a_reader_that_goes_away_ends_a_client_command_quietly() {
-    let addrs = (0..3)
-        .map(|i| format!("{}=127.0.0.1:{}", i + 1, free_port()))
-        .collect::<Vec<_>>()
-        .join(",");
+    // A running cluster, so that `status` has lines to write.
+    let c = Local::new();
+    let started = c.cluster(&["start"]);
+    assert!(started.status.success(), "{started:?}");
+    let addrs = c.client_addrs();
     // `status | head -0`: the pipe's reading end is closed before the
     // command writes its first line.
     let mut child = Command::new(kraftwerk_node())
