@@ -9,7 +9,7 @@
 //!    durable state as a separate copy that only the `PersistHardState`,
 //!    `TruncateLog` and `AppendLog` actions change. After every step the
 //!    harness checks each node's `validate()`, the catalogued safety
-//!    properties ([`ALWAYS`]) over the live nodes and a ghost [`History`]
+//!    properties ([`invariants::always`]) over the live nodes and a ghost [`History`]
 //!    of every message sent and every client reply, and a few contracts of
 //!    the action list itself (persist before send, apply in order, one armed
 //!    timer per role).
@@ -18,11 +18,12 @@
 //! fire in one schedule.
 
 use kraftwerk_specs::bugs::Bug;
-use kraftwerk_specs::invariants::{History, NodeView, ALWAYS};
+use kraftwerk_specs::invariants::{self, History, NodeView};
 use kraftwerk_specs::log::Log;
 use kraftwerk_specs::message::{
     AppendEntries, AppendResponse, ClientReply, ClientRequest, Message, RequestVote, VoteResponse,
 };
+use kraftwerk_specs::protocol::ProtocolKind;
 use kraftwerk_specs::raft::{Action, Config, HardState, Input, Node, Timer};
 use kraftwerk_specs::types::{Entry, LogIndex, NodeId, Payload, RequestId, Term};
 use proptest::prelude::*;
@@ -460,9 +461,9 @@ impl Cluster {
     /// breaks), then each node's own invariants and contracts.
     fn check(&self) -> Check {
         let views: Vec<NodeView<'_>> = self.servers.iter().map(|s| s.node.view()).collect();
-        for (name, holds) in ALWAYS {
-            if !holds(&views, &self.history) {
-                return Err(format!("{name} violated"));
+        for p in invariants::always(ProtocolKind::Raft) {
+            if !p.holds_on(&views, &self.history) {
+                return Err(format!("{} violated", p.name));
             }
         }
         for s in &self.servers {
@@ -670,7 +671,7 @@ fn random_schedules_catch_catalogued_raft_bugs() {
     ];
     for &(bug, reports) in expected {
         assert!(
-            reports[0] == bug.info().breaks,
+            reports[0] == bug.info().breaks.name,
             "{bug:?}: catalogue changed"
         );
         let cfg = cluster_config(&[bug]);

@@ -8,9 +8,10 @@
 //! after each event.
 
 use super::*;
-use crate::invariants::{History, ALWAYS, KRAFT_ALWAYS, RECONFIG_ALWAYS};
+use crate::invariants::{self, History};
 use crate::membership::{Refusal, VoterChange};
 use crate::message::{DivergingEpoch, FetchResponse, KraftVoteResponse};
+use crate::protocol::ProtocolKind;
 use crate::quorum::Quorum;
 use crate::types::{Entry, Payload, RequestId, Term};
 use std::collections::VecDeque;
@@ -46,12 +47,9 @@ fn remove(id: u32) -> VoterChange {
 /// (all of them live) break.
 fn broken(nodes: &[&Node], history: &History) -> Vec<&'static str> {
     let views: Vec<_> = nodes.iter().map(|n| n.view()).collect();
-    ALWAYS
-        .iter()
-        .chain(KRAFT_ALWAYS)
-        .chain(RECONFIG_ALWAYS)
-        .filter(|(_, p)| !p(&views, history))
-        .map(|(name, _)| *name)
+    invariants::always(ProtocolKind::Kraft)
+        .filter(|p| !p.holds_on(&views, history))
+        .map(|p| p.name)
         .collect()
 }
 

@@ -9,11 +9,12 @@
 //! observer.
 
 use super::*;
-use crate::invariants::{History, ALWAYS, KRAFT_ALWAYS};
+use crate::invariants::{self, History};
 use crate::message::{
     BeginQuorumEpoch, ClientRequest, DivergingEpoch, EndQuorumEpoch, FetchError, FetchResponse,
     KraftVote, KraftVoteResponse,
 };
+use crate::protocol::ProtocolKind;
 use crate::types::{Entry, Payload, RequestId, Term};
 
 // ---- building blocks ---------------------------------------------------
@@ -1172,10 +1173,11 @@ impl Cluster {
             .filter(|s| s.up)
             .map(|s| s.node.view())
             .collect();
-        for (name, p) in ALWAYS.iter().chain(KRAFT_ALWAYS) {
+        for p in invariants::always(ProtocolKind::Kraft) {
             assert!(
-                p(&views, &self.history),
-                "{name} broken after {event}: {:#?}\n{:#?}",
+                p.holds_on(&views, &self.history),
+                "{} broken after {event}: {:#?}\n{:#?}",
+                p.name,
                 self.servers.iter().map(|s| &s.node).collect::<Vec<_>>(),
                 self.history
             );
@@ -1353,10 +1355,7 @@ fn random_schedules_find_the_catalogued_bugs() {
             .unwrap_or_default();
         let broken = message.split(" broken after").next().unwrap_or("");
         assert!(
-            KRAFT_ALWAYS
-                .iter()
-                .chain(ALWAYS)
-                .any(|(name, _)| *name == broken),
+            invariants::always(ProtocolKind::Kraft).any(|p| p.name == broken),
             "{bug:?} not found: {}",
             message.lines().next().unwrap_or("no violation")
         );
