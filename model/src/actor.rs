@@ -30,6 +30,7 @@ use kraftwerk_specs::invariants::NodeView;
 use kraftwerk_specs::message::{ClientReply, ClientRequest, MembershipRequest, Message};
 use kraftwerk_specs::node::{Action, Input, Timer};
 pub use kraftwerk_specs::protocol::{AnyConfig as Core, AnyNode};
+use kraftwerk_specs::quorum::Majority;
 use kraftwerk_specs::types::{NodeId, RenameNodes, RequestId};
 use stateright::actor::{model_timeout, Actor, Id, Out};
 use stateright::{Rewrite, RewritePlan};
@@ -128,6 +129,10 @@ pub enum KwActor {
         servers: usize,
         /// The plan.
         plan: Plan,
+        /// The voters once the whole plan is carried out (computed once:
+        /// the "sometimes" property `final-config-committed` reads it in
+        /// every state).
+        goal: Majority,
     },
 }
 
@@ -282,7 +287,7 @@ impl Actor for KwActor {
                 }
                 ActorState::Client(ClientState { index })
             }
-            KwActor::Admin { servers, plan } => {
+            KwActor::Admin { servers, plan, .. } => {
                 if !plan.0.is_empty() {
                     send_group(plan, 0, *servers, o);
                 }
@@ -293,7 +298,7 @@ impl Actor for KwActor {
 
     fn on_msg(&self, _id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         if let (
-            KwActor::Admin { servers, plan },
+            KwActor::Admin { servers, plan, .. },
             ActorState::Admin(a),
             Message::ClientReply(reply),
         ) = (self, state.as_ref(), &msg.0)

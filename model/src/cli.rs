@@ -5,11 +5,12 @@
 //! configuration, with a one-line error on stderr; 3 the checker itself
 //! failed.
 
+use crate::bugs;
 use crate::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
 use crate::report;
 use crate::run::{run, CheckOptions, RunResult, Status, Strategy};
 use clap::{Args, Parser, Subcommand};
-use kraftwerk_specs::bugs::{Bug, CATALOGUE};
+use kraftwerk_specs::protocol::ProtocolKind;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -199,11 +200,10 @@ impl ModelFlags {
     fn to_config(&self) -> Result<ModelConfig, String> {
         let bug = match &self.bug {
             None => None,
-            Some(name) => Some(Bug::from_name(name).ok_or_else(|| {
+            Some(name) => Some(bugs::from_name(name).map(bugs::checked).ok_or_else(|| {
                 format!(
                     "unknown bug '{name}' (valid: {})",
-                    CATALOGUE
-                        .iter()
+                    bugs::catalogue()
                         .map(|b| b.name)
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -211,18 +211,17 @@ impl ModelFlags {
             })?),
         };
         let protocol = match self.protocol.as_deref() {
-            None => match bug.map(|b| b.info().protocol) {
-                Some("kraft") => Protocol::Kraft,
+            None => match bug.map(|b| b.info.protocols[0]) {
+                Some(ProtocolKind::Kraft) => Protocol::Kraft,
                 _ => Protocol::Raft,
             },
             Some("raft") => Protocol::Raft,
             Some("kraft") => Protocol::Kraft,
             Some(p) => return Err(format!("unknown protocol '{p}' (expected raft or kraft)")),
         };
-        let bug_reconfig = bug.map(|b| Reconfig::parse(b.info().bounds.reconfig));
-        let reconfig = match (&self.reconfig, bug_reconfig) {
+        let reconfig = match (&self.reconfig, bug) {
             (Some(r), _) => Reconfig::parse(r)?,
-            (None, Some(r)) => r?,
+            (None, Some(b)) => b.bounds.reconfig,
             (None, None) => Reconfig::None,
         };
         let mut cfg = if reconfig == Reconfig::None {
@@ -231,26 +230,21 @@ impl ModelFlags {
             ModelConfig::default_reconfig(protocol, reconfig)
         };
         if let Some(b) = bug {
-            if !b
-                .info()
-                .protocol
-                .split(',')
-                .any(|p| p == protocol.to_string())
-            {
+            if !b.info.protocols.contains(&protocol.kind()) {
                 return Err(format!(
                     "bug '{}' lives in {}, not {protocol}",
-                    b.info().name,
-                    b.info().protocol
+                    b.name,
+                    b.protocols()
                 ));
             }
-            cfg.bugs.insert(b);
+            cfg.bugs.insert(b.info.bug);
             // The bug's own bounds are the defaults; explicit flags win.
-            let bounds = &b.info().bounds;
+            let bounds = &b.bounds;
             cfg.servers = bounds.servers;
             cfg.max_term = bounds.max_term;
             cfg.values = bounds.values;
             cfg.crashes = bounds.crashes;
-            cfg.network = NetworkKind::parse(bounds.network)?;
+            cfg.network = bounds.network;
             cfg.heartbeats = bounds.heartbeats;
             if !bounds.changes.is_empty() {
                 cfg.changes = Plan::parse(bounds.changes)?;
@@ -427,21 +421,20 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 
 fn print_bugs(json: bool) {
     if json {
-        let bugs: Vec<_> = CATALOGUE
-            .iter()
+        let bugs: Vec<_> = bugs::catalogue()
             .map(|b| {
                 serde_json::json!({
                     "name": b.name,
-                    "protocol": b.protocol,
-                    "breaks": b.breaks,
-                    "source": b.source,
-                    "description": b.description,
+                    "protocol": b.protocols(),
+                    "breaks": b.info.breaks.name,
+                    "source": b.info.source,
+                    "description": b.info.description,
                     "bounds": {
                         "servers": b.bounds.servers,
                         "max_term": b.bounds.max_term,
                         "values": b.bounds.values,
                         "crashes": b.bounds.crashes,
-                        "network": b.bounds.network,
+                        "network": b.bounds.network.name(),
                         "strategy": b.bounds.strategy,
                     },
                     "args": b.bounds.args(),
@@ -453,21 +446,18 @@ fn print_bugs(json: bool) {
         return;
     }
     // Columns as wide as their longest entry.
-    let name_w = CATALOGUE
-        .iter()
+    let name_w = bugs::catalogue()
         .map(|b| b.name.len())
         .max()
         .unwrap_or(0)
         .max(4);
-    let proto_w = CATALOGUE
-        .iter()
-        .map(|b| b.protocol.len())
+    let proto_w = bugs::catalogue()
+        .map(|b| b.protocols().len())
         .max()
         .unwrap_or(0)
         .max(8);
-    let breaks_w = CATALOGUE
-        .iter()
-        .map(|b| b.breaks.len())
+    let breaks_w = bugs::catalogue()
+        .map(|b| b.info.breaks.name.len())
         .max()
         .unwrap_or(0)
         .max(6);
@@ -475,18 +465,24 @@ fn print_bugs(json: bool) {
         "{:<name_w$}  {:<proto_w$}  {:<breaks_w$}  bounds (defaults of check --bug NAME)",
         "name", "protocol", "breaks"
     );
-    for b in CATALOGUE {
+    for b in bugs::catalogue() {
         let found = match b.bounds.trace_steps {
             Some(n) => format!("{n}-step counterexample"),
             None => "not found within a minute".to_string(),
         };
         println!(
             "{:<name_w$}  {:<proto_w$}  {:<breaks_w$}  {} ({found})",
-            b.name, b.protocol, b.breaks, b.bounds
+            b.name,
+            b.protocols(),
+            b.info.breaks.name,
+            b.bounds
         );
     }
-    for b in CATALOGUE {
-        println!("\n{}: {}\n    source: {}", b.name, b.description, b.source);
+    for b in bugs::catalogue() {
+        println!(
+            "\n{}: {}\n    source: {}",
+            b.name, b.info.description, b.info.source
+        );
     }
 }
 
@@ -506,7 +502,7 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
         .iter()
         .flat_map(|c| c.bugs.iter())
         .next()
-        .map(|b| b.info().bounds.strategy);
+        .map(|&b| bugs::checked(b).bounds.strategy);
     let opts = match checker.to_options(with_bug, bug_strategy) {
         Ok(o) => o,
         Err(e) => return usage_error(&e),

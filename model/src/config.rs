@@ -4,6 +4,7 @@
 
 use kraftwerk_specs::bugs::Bug;
 use kraftwerk_specs::membership::{Mode, VoterChange};
+use kraftwerk_specs::protocol::ProtocolKind;
 use kraftwerk_specs::quorum::Majority;
 use kraftwerk_specs::types::NodeId;
 use serde::Serialize;
@@ -59,6 +60,16 @@ impl NetworkKind {
             NetworkKind::UnorderedDuplicating => "unordered-duplicating",
             NetworkKind::UnorderedNonduplicating => "unordered-nonduplicating",
             NetworkKind::Ordered => "ordered",
+        }
+    }
+}
+
+impl Protocol {
+    /// The specs' name for this protocol.
+    pub fn kind(self) -> ProtocolKind {
+        match self {
+            Protocol::Raft => ProtocolKind::Raft,
+            Protocol::Kraft => ProtocolKind::Kraft,
         }
     }
 }
@@ -445,7 +456,7 @@ impl ModelConfig {
             s.push_str(" check-quorum");
         }
         for b in &self.bugs {
-            s.push_str(&format!(" bug={}", b.info().name));
+            s.push_str(&format!(" bug={}", crate::bugs::name(*b)));
         }
         s
     }

@@ -363,7 +363,7 @@ mod tests {
     fn a_traces_explorer_path_opens_its_last_state_in_the_view() {
         let mut cfg = raft(1, 1);
         cfg.bugs
-            .insert(kraftwerk_specs::bugs::Bug::from_name("unpersisted-vote").unwrap());
+            .insert(crate::bugs::from_name("unpersisted-vote").unwrap());
         let opts = crate::run::CheckOptions {
             strategy: crate::run::Strategy::Bfs,
             stop_on_violation: true,

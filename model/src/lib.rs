@@ -3,11 +3,13 @@
 //! The stateright model of Kraftwerk's protocol cores and the `kraftwerk`
 //! command line. The protocol logic lives in `kraftwerk-specs`; this crate
 //! only adapts it to stateright's `Actor` interface ([`actor`]), chooses
-//! bounds ([`config`]), registers the properties ([`model`]), runs the
-//! checker within its limits ([`run`], [`limits`]) and prints what it
-//! found ([`trace`], [`report`]).
+//! bounds ([`config`]) and each catalogued bug's ([`bugs`]), checks the
+//! specs' registry of properties ([`model`]), runs the checker within its
+//! limits ([`run`], [`limits`]) and prints what it found ([`trace`],
+//! [`report`]).
 
 pub mod actor;
+pub mod bugs;
 pub mod cli;
 pub mod config;
 pub mod explore;

@@ -1,12 +1,11 @@
 //! Builds the stateright `ActorModel` for a [`ModelConfig`]: actors, network,
-//! crash bound, the properties from `specs::invariants` and their
-//! "sometimes" partners, the boundary, and the ghost history.
+//! crash bound, the properties of `specs::invariants::REGISTRY` that apply
+//! to its bounds, the boundary, and the ghost history.
 
 use crate::actor::{Core, Ghost, KwActor, Msg};
 use crate::config::{ModelConfig, NetworkKind, Protocol, Reconfig};
-use kraftwerk_specs::invariants::{self, History, NodeView};
+use kraftwerk_specs::invariants::{self, History, NodeView, Scope, World, REGISTRY};
 use kraftwerk_specs::membership::VoterChange;
-use kraftwerk_specs::quorum::Quorum;
 use kraftwerk_specs::types::NodeId;
 use kraftwerk_specs::{kraft, raft};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, LossyNetwork, Network};
@@ -29,85 +28,58 @@ pub fn live_views(state: &KwState) -> Vec<NodeView<'_>> {
         .collect()
 }
 
-macro_rules! always {
-    ($($fn_name:ident => $pred:path),* $(,)?) => {
-        $(fn $fn_name(_: &KwModel, s: &KwState) -> bool {
-            $pred(&live_views(s), &s.history.0)
-        })*
-    };
+/// The [`World`] the properties read in `state`: the live servers' views
+/// (`live`, from [`live_views`]), the ghost history, the crashed flags,
+/// the servers' ghost truncation flags and the administrator's goal.
+fn world<'a>(
+    m: &'a KwModel,
+    s: &'a KwState,
+    live: &'a [NodeView<'a>],
+    truncated: &'a [NodeId],
+) -> World<'a> {
+    let final_voters = m.actors.iter().find_map(|a| match a {
+        KwActor::Admin { goal, .. } => Some(goal),
+        _ => None,
+    });
+    World {
+        live,
+        history: &s.history.0,
+        crashed: &s.crashed,
+        truncated,
+        final_voters,
+    }
 }
 
-always!(
-    p_election_safety => invariants::election_safety,
-    p_log_matching => invariants::log_matching,
-    p_leader_completeness => invariants::leader_completeness,
-    p_state_machine_safety => invariants::state_machine_safety,
-    p_leader_append_only => invariants::leader_append_only,
-    p_monotonic_epoch => invariants::monotonic_epoch,
-    p_monotonic_hwm => invariants::monotonic_high_watermark,
-    p_majority_reached_hwm => invariants::majority_reached_hwm,
-    p_consistent_committed_data => invariants::consistent_committed_data,
-    p_one_uncommitted_config => invariants::one_uncommitted_config,
-);
-
-/// The committed configurations some live server knows of.
-fn committed_configs(s: &KwState) -> Vec<Quorum> {
-    live_views(s)
+/// The live servers that once truncated their log.
+fn truncated(s: &KwState) -> Vec<NodeId> {
+    s.actor_states
         .iter()
-        .flat_map(|v| {
-            v.committed_entries()
-                .iter()
-                .filter_map(|e| e.config().cloned())
-        })
+        .enumerate()
+        .filter(|&(i, a)| !s.crashed[i] && a.server().is_some_and(|x| x.truncated))
+        .map(|(i, _)| NodeId(i as u32))
         .collect()
 }
 
-/// Sometimes (membership): a joint configuration C_old,new committed.
-fn s_joint_committed(_: &KwModel, s: &KwState) -> bool {
-    committed_configs(s).iter().any(|q| q.is_joint())
+/// The condition of registry entry `I`: stateright takes `fn` pointers,
+/// one per property, so there is one instance per registry index.
+fn condition<const I: usize>(m: &KwModel, s: &KwState) -> bool {
+    let live = live_views(s);
+    let truncated = truncated(s);
+    (REGISTRY[I].holds)(&world(m, s, &live, &truncated))
 }
 
-/// Sometimes (membership): the plan's final configuration committed.
-fn s_final_committed(m: &KwModel, s: &KwState) -> bool {
-    let fin = Quorum::Simple(m.cfg.changes.final_voters(&m.cfg.bootstrap()));
-    committed_configs(s).contains(&fin)
+macro_rules! conditions {
+    ($($i:literal)*) => { [$(condition::<$i> as Condition),*] };
 }
 
-/// Sometimes (membership): a server that led its current term is no
-/// longer a voter and no longer leads (it stepped down or resigned).
-fn s_removed_leader_stepped_down(_: &KwModel, s: &KwState) -> bool {
-    live_views(s).iter().any(|v| {
-        !v.is_leader
-            && !v.voters.contains(v.id)
-            && s.history
-                .0
-                .leaders
-                .get(&v.term)
-                .is_some_and(|ids| ids.contains(&v.id))
-    })
-}
-
-/// Sometimes (membership): a server that was not a bootstrap voter votes
-/// in an election of a term after the one in which it was added.
-fn s_added_server_votes(m: &KwModel, s: &KwState) -> bool {
-    let bootstrap = m.cfg.bootstrap();
-    s.actor_states.iter().enumerate().any(|(i, a)| {
-        let (Some(server), false) = (a.server(), s.crashed[i]) else {
-            return false;
-        };
-        let v = server.node.view();
-        let hard = server.node.hard();
-        let added_in = v
-            .log
-            .iter()
-            .find(|e| e.config().is_some_and(|q| q.contains(v.id)))
-            .map(|e| e.term);
-        !bootstrap.contains(v.id)
-            && v.voters.contains(v.id)
-            && hard.voted_for.is_some_and(|c| c != v.id)
-            && added_in.is_some_and(|t| t < hard.term)
-    })
-}
+/// One condition per registry index (more than the registry holds).
+const CONDITIONS: [Condition; 32] = conditions!(
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+);
+const _: () = assert!(
+    REGISTRY.len() <= CONDITIONS.len(),
+    "add indices to CONDITIONS"
+);
 
 /// Symmetry classes of the servers (index = server id): servers of one
 /// class are interchangeable. Bootstrap voters, spare servers and
@@ -157,74 +129,6 @@ pub fn symmetry_classes(cfg: &ModelConfig) -> Vec<u8> {
     }
 }
 
-/// Sometimes: a live leader exists.
-fn s_leader_elected(_: &KwModel, s: &KwState) -> bool {
-    live_views(s).iter().any(|v| v.is_leader)
-}
-
-/// Sometimes: some live server knows an entry committed.
-fn s_entry_committed(_: &KwModel, s: &KwState) -> bool {
-    live_views(s).iter().any(|v| v.committed.0 > 0)
-}
-
-/// Sometimes: a leader of a later term exists after a command was
-/// acknowledged (what leader completeness is about).
-fn s_new_leader_after_ack(_: &KwModel, s: &KwState) -> bool {
-    let acked_terms: Vec<_> = s.history.0.acked.values().copied().collect();
-    live_views(s)
-        .iter()
-        .any(|v| v.is_leader && acked_terms.iter().any(|&t| t < v.term))
-}
-
-/// Sometimes: a leader crashed and a live server leads a later term.
-fn s_leader_replaced_after_crash(_: &KwModel, s: &KwState) -> bool {
-    let crashed_leader_terms: Vec<_> = s
-        .history
-        .0
-        .leaders
-        .iter()
-        .filter(|(_, ids)| {
-            ids.iter()
-                .any(|id| s.crashed.get(id.0 as usize).copied().unwrap_or(false))
-        })
-        .map(|(t, _)| *t)
-        .collect();
-    live_views(s)
-        .iter()
-        .any(|v| v.is_leader && crashed_leader_terms.iter().any(|&t| t < v.term))
-}
-
-/// Sometimes (KRaft): data of a second epoch is committed.
-fn s_hwm_in_second_epoch(_: &KwModel, s: &KwState) -> bool {
-    live_views(s)
-        .iter()
-        .any(|v| v.committed_entries().last().is_some_and(|e| e.term.0 >= 2))
-}
-
-/// Sometimes (KRaft): an observer holds a committed entry.
-fn s_observer_replicates(_: &KwModel, s: &KwState) -> bool {
-    live_views(s)
-        .iter()
-        .any(|v| !v.voters.contains(v.id) && v.committed.0 > 0)
-}
-
-/// Sometimes (KRaft): a leader resigned (sent EndQuorumEpoch) and a live
-/// server leads a later epoch.
-fn s_resigned_and_replaced(_: &KwModel, s: &KwState) -> bool {
-    let resigned = &s.history.0.resigned;
-    live_views(s)
-        .iter()
-        .any(|v| v.is_leader && resigned.iter().any(|&e| e < v.term))
-}
-
-/// Sometimes: a live server has removed a conflicting suffix of its log.
-fn s_conflict_truncated(_: &KwModel, s: &KwState) -> bool {
-    s.actor_states
-        .iter()
-        .enumerate()
-        .any(|(i, a)| !s.crashed[i] && a.server().is_some_and(|x| x.truncated))
-}
-
 /// Bounds: terms, total crashes, and (in networks that count copies) at
 /// most one copy of each message in flight.
 fn within_boundary(cfg: &ModelConfig, state: &KwState) -> bool {
@@ -263,111 +167,48 @@ fn record_out(_: &ModelConfig, h: &Ghost, env: Envelope<&Msg>) -> Option<Ghost> 
 /// A property's condition.
 type Condition = fn(&KwModel, &KwState) -> bool;
 
-/// The properties checked for `cfg`, in report order: the safety
-/// properties, then their "sometimes" partners.
+/// What a run of `cfg` can reach, for the registry's [`Need`]s.
 ///
-/// A partner that the configuration cannot reach by construction is left
-/// out rather than reported NOT FOUND: anything about a later term needs
-/// `max_term >= 2` and two voters; crash witnesses need crashes; a conflicting suffix needs
-/// three voters (with two, the one holding an extra entry never votes for a
-/// candidate without it); observer witnesses need observers.
+/// [`Need`]: kraftwerk_specs::invariants::Need
+pub fn scope(cfg: &ModelConfig) -> Scope {
+    let bootstrap = cfg.bootstrap();
+    Scope {
+        protocol: cfg.protocol.kind(),
+        voters: cfg.servers,
+        max_term: cfg.max_term,
+        values: cfg.values,
+        crashes: cfg.crashes,
+        observers: cfg.observers,
+        spares: cfg.spares(),
+        reconfig: (cfg.reconfig != Reconfig::None).then(|| cfg.reconfig.mode()),
+        check_quorum: cfg.check_quorum,
+        removes_a_voter: cfg
+            .changes
+            .requests()
+            .flatten()
+            .any(|c| matches!(c, VoterChange::Remove(n) if bootstrap.contains(*n))),
+    }
+}
+
+/// The properties checked for `cfg`, in report order: every entry of
+/// `specs::invariants::REGISTRY` that applies to its [`scope`] (the safety
+/// properties, then their "sometimes" partners). A partner that the
+/// configuration cannot reach by construction is left out rather than
+/// reported NOT FOUND.
 pub fn properties(cfg: &ModelConfig) -> Vec<(Expectation, &'static str, Condition)> {
-    use Expectation::{Always, Sometimes};
-    let kraft = cfg.protocol == Protocol::Kraft;
-    // A lone voter never loses its leadership: it has one term, whatever
-    // the bound.
-    let two_terms = cfg.max_term >= 2 && cfg.servers >= 2;
-    let mut props: Vec<(Expectation, &'static str, Condition)> = vec![
-        (Always, "election-safety", p_election_safety),
-        (Always, "log-matching", p_log_matching),
-        (Always, "leader-completeness", p_leader_completeness),
-        (Always, "state-machine-safety", p_state_machine_safety),
-        (Always, "leader-append-only", p_leader_append_only),
-    ];
-    if cfg.reconfig != Reconfig::None {
-        props.push((Always, "one-uncommitted-config", p_one_uncommitted_config));
-    }
-    if kraft {
-        props.extend([
-            (Always, "monotonic-epoch", p_monotonic_epoch as Condition),
-            (Always, "monotonic-high-watermark", p_monotonic_hwm),
-            (
-                Always,
-                "majority-reached-high-watermark",
-                p_majority_reached_hwm,
-            ),
-            (
-                Always,
-                "consistent-committed-data",
-                p_consistent_committed_data,
-            ),
-        ]);
-    }
-    props.push((Sometimes, "leader-elected", s_leader_elected));
-    props.push((Sometimes, "entry-committed", s_entry_committed));
-    let mut maybe = |cond: bool, name: &'static str, f: Condition| {
-        if cond {
-            props.push((Sometimes, name, f));
-        }
-    };
-    maybe(
-        two_terms && cfg.values > 0,
-        "new-leader-after-ack",
-        s_new_leader_after_ack,
-    );
-    maybe(
-        two_terms && cfg.crashes > 0,
-        "leader-replaced-after-crash",
-        s_leader_replaced_after_crash,
-    );
-    let truncation = if kraft {
-        "diverging-epoch-truncation"
-    } else {
-        "conflict-truncated"
-    };
-    maybe(
-        two_terms && cfg.servers >= 3,
-        truncation,
-        s_conflict_truncated,
-    );
-    maybe(
-        kraft && two_terms,
-        "high-watermark-in-second-epoch",
-        s_hwm_in_second_epoch,
-    );
-    maybe(
-        kraft && two_terms && (cfg.crashes > 0 || cfg.check_quorum),
-        "leader-resigned-and-replaced",
-        s_resigned_and_replaced,
-    );
-    let reconfig = cfg.reconfig != Reconfig::None;
-    maybe(
-        cfg.reconfig == Reconfig::Joint,
-        "joint-config-committed",
-        s_joint_committed,
-    );
-    maybe(reconfig, "final-config-committed", s_final_committed);
-    let removes_a_voter = cfg
-        .changes
-        .requests()
-        .flatten()
-        .any(|c| matches!(c, VoterChange::Remove(n) if cfg.bootstrap().contains(*n)));
-    maybe(
-        reconfig && removes_a_voter,
-        "removed-leader-stepped-down",
-        s_removed_leader_stepped_down,
-    );
-    maybe(
-        reconfig && cfg.spares() > 0 && cfg.max_term >= 2,
-        "added-server-votes",
-        s_added_server_votes,
-    );
-    maybe(
-        kraft && cfg.observers > 0,
-        "observer-replicates-committed",
-        s_observer_replicates,
-    );
-    props
+    let scope = scope(cfg);
+    REGISTRY
+        .iter()
+        .zip(CONDITIONS)
+        .filter(|(p, _)| p.applies(&scope))
+        .map(|(p, condition)| {
+            let expectation = match p.expectation {
+                invariants::Expectation::Always => Expectation::Always,
+                invariants::Expectation::Sometimes => Expectation::Sometimes,
+            };
+            (expectation, p.name, condition)
+        })
+        .collect()
 }
 
 /// The cores' configuration for `cfg`.
@@ -417,6 +258,7 @@ pub fn build(cfg: &ModelConfig) -> KwModel {
         .actors((cfg.reconfig != Reconfig::None).then(|| KwActor::Admin {
             servers: cfg.nodes(),
             plan: cfg.changes.clone(),
+            goal: cfg.changes.final_voters(&cfg.bootstrap()),
         }))
         .init_network(network)
         .lossy_network(if cfg.lossy {

@@ -14,8 +14,8 @@
 //!
 //! - every live node's `validate()`;
 //! - the safety properties of [`kraftwerk_specs::invariants`] over the live
-//!   nodes and a ghost [`History`] of every message sent ([`ALWAYS`], plus
-//!   [`KRAFT_ALWAYS`] for KRaft, plus [`RECONFIG_ALWAYS`]);
+//!   nodes and a ghost [`History`] of every message sent (every safety
+//!   property of the specs' registry for the protocol, [`invariants::always`]);
 //! - unless [`Cluster::contracts`] is off (it is when a catalogued bug is
 //!   switched on, so that only the properties judge the bug): the
 //!   contracts of the emitted actions ([`contracts`]): what a message
@@ -36,7 +36,7 @@ mod text;
 
 pub use text::{action_text, log_text};
 
-use kraftwerk_specs::invariants::{History, NodeView, ALWAYS, KRAFT_ALWAYS, RECONFIG_ALWAYS};
+use kraftwerk_specs::invariants::{self, History, NodeView, Property};
 use kraftwerk_specs::membership::{Refusal, VoterChange};
 use kraftwerk_specs::message::{ClientReply, Message};
 use kraftwerk_specs::node::{Action, Durable, Input, Timer};
@@ -581,18 +581,10 @@ impl Cluster {
 
     // ---- checks ---------------------------------------------------------
 
-    /// The safety properties that apply to this cluster's protocol.
-    pub fn properties(&self) -> Vec<(&'static str, kraftwerk_specs::invariants::Predicate)> {
-        let kraft: &[_] = match self.cfg.kind() {
-            ProtocolKind::Raft => &[],
-            ProtocolKind::Kraft => KRAFT_ALWAYS,
-        };
-        ALWAYS
-            .iter()
-            .chain(kraft)
-            .chain(RECONFIG_ALWAYS)
-            .copied()
-            .collect()
+    /// The safety properties that apply to this cluster's protocol (the
+    /// specs' registry).
+    pub fn properties(&self) -> Vec<&'static Property> {
+        invariants::always(self.cfg.kind()).collect()
     }
 
     /// The names of the safety properties broken now.
@@ -605,8 +597,8 @@ impl Cluster {
             .collect();
         self.properties()
             .into_iter()
-            .filter(|(_, holds)| !holds(&views, &self.history))
-            .map(|(name, _)| name)
+            .filter(|p| !p.holds_on(&views, &self.history))
+            .map(|p| p.name)
             .collect()
     }
 

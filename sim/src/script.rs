@@ -36,7 +36,6 @@
 //! script can show what a catalogued bug breaks).
 
 use crate::Cluster;
-use kraftwerk_specs::bugs::Bug;
 use kraftwerk_specs::kraft;
 use kraftwerk_specs::membership::{Mode, VoterChange};
 use kraftwerk_specs::protocol::{AnyConfig, ProtocolKind};
@@ -240,11 +239,11 @@ fn build(words: &[&str]) -> Result<Cluster, String> {
         match (&mut cfg, k) {
             (_, "spares" | "config") => {}
             (AnyConfig::Raft(c), "bug") => {
-                let bug = Bug::from_name(v).ok_or(format!("unknown bug {v}"))?;
+                let bug = kraftwerk_model::bugs::from_name(v).ok_or(format!("unknown bug {v}"))?;
                 Arc::make_mut(c).bugs.insert(bug);
             }
             (AnyConfig::Kraft(c), "bug") => {
-                let bug = Bug::from_name(v).ok_or(format!("unknown bug {v}"))?;
+                let bug = kraftwerk_model::bugs::from_name(v).ok_or(format!("unknown bug {v}"))?;
                 Arc::make_mut(c).bugs.insert(bug);
             }
             (AnyConfig::Raft(c), "mode") => Arc::make_mut(c).reconfig = mode()?,

@@ -259,7 +259,7 @@ fn random_schedules_catch_catalogued_raft_bugs() {
     ];
     for &(bug, reports) in expected {
         assert!(
-            reports[0] == bug.info().breaks,
+            reports[0] == bug.info().breaks.name,
             "{bug:?}: catalogue changed"
         );
         let cfg = cluster_config(&[bug]);

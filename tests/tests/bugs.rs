@@ -6,7 +6,7 @@
 //!
 //! Set `KRAFTWERK_BLESS=1` to rewrite the golden files.
 
-use kraftwerk_specs::bugs::CATALOGUE;
+use kraftwerk_model::bugs::{catalogue, Checked};
 use kraftwerk_tests::{assert_usage_error, last_json, run};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -22,8 +22,13 @@ fn property<'a>(j: &'a Value, name: &str) -> &'a Value {
 }
 
 /// The protocol `check --bug` picks: the first the bug lives in.
-fn default_protocol(b: &kraftwerk_specs::bugs::BugInfo) -> &'static str {
-    b.protocol.split(',').next().unwrap_or(b.protocol)
+fn default_protocol(b: &Checked) -> &'static str {
+    b.info.protocols[0].name()
+}
+
+/// The bugs the checker finds at their own bounds.
+fn found() -> impl Iterator<Item = Checked> {
+    catalogue().filter(|b| b.bounds.trace_steps.is_some())
 }
 
 fn stdout(out: &Output) -> String {
@@ -35,11 +40,7 @@ fn the_catalogue_says_which_bugs_are_found_at_their_bounds() {
     // Found within a minute on two cores at their own bounds (see the
     // README's "Bug catalogue"): every one of them, four by random walks.
     // A bug added without a trace length (not found) fails this list.
-    let found: Vec<_> = CATALOGUE
-        .iter()
-        .filter(|b| b.bounds.trace_steps.is_some())
-        .map(|b| b.name)
-        .collect();
+    let found: Vec<_> = found().map(|b| b.name).collect();
     assert_eq!(
         found,
         [
@@ -57,20 +58,20 @@ fn the_catalogue_says_which_bugs_are_found_at_their_bounds() {
 
 #[test]
 fn every_found_bug_is_caught_within_its_default_bounds() {
-    for b in CATALOGUE.iter().filter(|b| b.bounds.trace_steps.is_some()) {
+    for b in found() {
         let out = run(&["check", "--bug", b.name, "--json"]);
         assert_eq!(out.status.code(), Some(12), "{}: {out:?}", b.name);
         let text = stdout(&out);
         assert!(
-            text.contains(&format!("Counterexample to {}", b.breaks)),
+            text.contains(&format!("Counterexample to {}", b.info.breaks.name)),
             "{}: {text}",
             b.name
         );
         let j = last_json(&out);
-        assert_eq!(j["protocol"], default_protocol(b), "{}", b.name);
+        assert_eq!(j["protocol"], default_protocol(&b), "{}", b.name);
         assert_eq!(j["servers"], b.bounds.servers, "{}", b.name);
         assert_eq!(j["strategy"], b.bounds.strategy, "{}", b.name);
-        let p = property(&j, b.breaks);
+        let p = property(&j, b.info.breaks.name);
         assert_eq!(p["status"], "VIOLATED", "{}: {j}", b.name);
         assert_eq!(p["expectation"], "always");
     }
@@ -78,7 +79,7 @@ fn every_found_bug_is_caught_within_its_default_bounds() {
 
 #[test]
 fn the_shortest_counterexample_has_the_catalogued_length() {
-    for b in CATALOGUE.iter().filter(|b| b.bounds.trace_steps.is_some()) {
+    for b in found() {
         // Random walks (seed 0) are deterministic but not shortest: their
         // catalogued length is the walk's.
         let mut args = vec!["check", "--bug", b.name, "--json"];
@@ -88,7 +89,7 @@ fn the_shortest_counterexample_has_the_catalogued_length() {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(12), "{}: {out:?}", b.name);
         let j = last_json(&out);
-        let p = property(&j, b.breaks);
+        let p = property(&j, b.info.breaks.name);
         assert_eq!(p["status"], "VIOLATED", "{}", b.name);
         let steps = p["trace"]["steps"].as_array().expect("steps").len();
         assert_eq!(Some(steps), b.bounds.trace_steps, "{}", b.name);
@@ -101,12 +102,12 @@ fn the_shortest_counterexample_has_the_catalogued_length() {
 /// one-term bounds are also checked exhaustively.)
 #[test]
 fn without_the_switch_the_same_bounds_break_nothing() {
-    for b in CATALOGUE.iter().filter(|b| b.bounds.trace_steps.is_some()) {
+    for b in found() {
         let depth = (b.bounds.trace_steps.unwrap() + 2).to_string();
         let mut args: Vec<String> = vec![
             "check".into(),
             "--protocol".into(),
-            default_protocol(b).into(),
+            default_protocol(&b).into(),
         ];
         args.extend(b.bounds.args());
         args.extend(["--threads", "1", "--json"].map(String::from));
@@ -147,18 +148,21 @@ fn bugs_json_gives_every_bug_its_bounds() {
     assert_eq!(out.status.code(), Some(0));
     let j = last_json(&out);
     let bugs = j["bugs"].as_array().expect("bugs");
-    assert_eq!(bugs.len(), CATALOGUE.len());
-    for (b, v) in CATALOGUE.iter().zip(bugs) {
+    assert_eq!(bugs.len(), catalogue().count());
+    for (b, v) in catalogue().zip(bugs) {
         assert_eq!(v["name"], b.name);
-        assert_eq!(v["protocol"], b.protocol);
-        assert_eq!(v["breaks"], b.breaks);
+        assert_eq!(v["protocol"], b.protocols());
+        assert_eq!(v["breaks"], b.info.breaks.name);
         assert_eq!(v["bounds"]["max_term"], b.bounds.max_term);
-        assert_eq!(v["bounds"]["network"], b.bounds.network);
+        assert_eq!(v["bounds"]["network"], b.bounds.network.name());
         assert_eq!(v["args"], serde_json::json!(b.bounds.args()));
     }
     let text = stdout(&run(&["bugs"]));
-    for b in CATALOGUE {
-        assert!(text.contains(b.name) && text.contains(b.breaks), "{text}");
+    for b in catalogue() {
+        assert!(
+            text.contains(b.name) && text.contains(b.info.breaks.name),
+            "{text}"
+        );
     }
     assert!(text.contains("max-term=1"), "{text}");
 }
@@ -280,7 +284,11 @@ fn trace_out_writes_the_json_trace() {
     std::fs::remove_file(&path).ok();
     assert_eq!(t["property"], "majority-reached-high-watermark");
     let steps = t["steps"].as_array().unwrap().len();
-    assert_eq!(Some(steps), CATALOGUE[5].bounds.trace_steps);
+    let bug = kraftwerk_model::bugs::from_name("kraft-ignore-diverging-epoch").unwrap();
+    assert_eq!(
+        Some(steps),
+        kraftwerk_model::bugs::checked(bug).bounds.trace_steps
+    );
     assert_eq!(t["states"].as_array().unwrap().len(), steps + 1);
     assert!(t["explorer_path"]
         .as_str()

@@ -9,7 +9,16 @@
 //! at or below the high watermark they advertised with them, which outlives
 //! the servers that held them (a crash forgets a high watermark).
 
-use super::{History, NodeView};
+use super::sometimes::{HWM_IN_SECOND_EPOCH, OBSERVER_REPLICATES};
+use super::{History, NodeView, Property, KRAFT};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "consistent-committed-data",
+    KRAFT,
+    &[&HWM_IN_SECOND_EPOCH, &OBSERVER_REPLICATES],
+    |w| consistent_committed_data(w.live, w.history),
+);
 
 /// True when committed prefixes agree with each other and with every record
 /// ever served as committed.
@@ -47,6 +56,7 @@ mod tests {
         NodeView {
             id: NodeId(0),
             term: Term(3),
+            vote: None,
             is_leader: false,
             known_leader: None,
             log,

@@ -7,7 +7,20 @@
 //! same term are a violation too. The ghost [`History`] catches two leaders
 //! of one term that were never alive at the same time.
 
-use super::{History, NodeView};
+use super::sometimes::{LEADER_ELECTED, LEADER_REPLACED_AFTER_CRASH, LEADER_RESIGNED_AND_REPLACED};
+use super::{History, NodeView, Property, BOTH};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "election-safety",
+    BOTH,
+    &[
+        &LEADER_ELECTED,
+        &LEADER_REPLACED_AFTER_CRASH,
+        &LEADER_RESIGNED_AND_REPLACED,
+    ],
+    |w| election_safety(w.live, w.history),
+);
 
 // ANCHOR: election_safety
 /// True when no term has two leaders, now or in the past.
@@ -43,6 +56,7 @@ mod tests {
         NodeView {
             id: NodeId(id),
             term: Term(term),
+            vote: None,
             is_leader: leader == Some(id),
             known_leader: leader.map(NodeId),
             log: &[],

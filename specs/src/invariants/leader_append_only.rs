@@ -6,7 +6,16 @@
 //! sent two different entries for one index, and a live leader still holds
 //! everything it sent in its term.
 
-use super::{History, NodeView};
+use super::sometimes::{ENTRY_COMMITTED, LEADER_ELECTED};
+use super::{History, NodeView, Property, BOTH};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "leader-append-only",
+    BOTH,
+    &[&LEADER_ELECTED, &ENTRY_COMMITTED],
+    |w| leader_append_only(w.live, w.history),
+);
 
 /// True when no leader rewrote or lost an entry it had sent in its term.
 pub fn leader_append_only(nodes: &[NodeView<'_>], history: &History) -> bool {

@@ -5,7 +5,14 @@
 //! `LeaderCompleteness`. "Committed in term t" is taken from the ghost
 //! [`History`]: a leader of term t acknowledged the command to its client.
 
-use super::{History, NodeView};
+use super::sometimes::NEW_LEADER_AFTER_ACK;
+use super::{History, NodeView, Property, BOTH};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property =
+    Property::always("leader-completeness", BOTH, &[&NEW_LEADER_AFTER_ACK], |w| {
+        leader_completeness(w.live, w.history)
+    });
 
 /// True when every live leader holds every command acknowledged in an
 /// earlier term, at the index it was acknowledged at.

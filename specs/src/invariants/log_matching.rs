@@ -4,7 +4,20 @@
 //! Raft paper, Figure 3 ("Log Matching") and §5.3; `LogMatching` in the TLA+
 //! specifications.
 
-use super::{History, NodeView};
+use super::sometimes::{CONFLICT_TRUNCATED, DIVERGING_EPOCH_TRUNCATION, ENTRY_COMMITTED};
+use super::{History, NodeView, Property, BOTH};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "log-matching",
+    BOTH,
+    &[
+        &ENTRY_COMMITTED,
+        &CONFLICT_TRUNCATED,
+        &DIVERGING_EPOCH_TRUNCATION,
+    ],
+    |w| log_matching(w.live, w.history),
+);
 
 /// True when every pair of live logs matches up to any index where their
 /// terms agree.
@@ -38,6 +51,7 @@ mod tests {
         NodeView {
             id: NodeId(0),
             term: Term(3),
+            vote: None,
             is_leader: false,
             known_leader: None,
             log,

@@ -22,8 +22,17 @@
 //! before it. So the prefix must be on a quorum of at least one of these
 //! (both halves for a joint one).
 
-use super::{History, NodeView};
+use super::sometimes::{ENTRY_COMMITTED, OBSERVER_REPLICATES};
+use super::{History, NodeView, Property, KRAFT};
 use crate::quorum::Quorum;
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "majority-reached-high-watermark",
+    KRAFT,
+    &[&ENTRY_COMMITTED, &OBSERVER_REPLICATES],
+    |w| majority_reached_hwm(w.live, w.history),
+);
 
 /// True when, for every live leader, its log up to its high watermark is
 /// on a quorum of a configuration that could have decided it, counting a
@@ -79,6 +88,7 @@ mod tests {
         NodeView {
             id: NodeId(id),
             term: Term(2),
+            vote: None,
             is_leader: id == 0,
             known_leader: Some(NodeId(0)),
             log,

@@ -8,7 +8,16 @@
 //! whose epoch is now below that has gone back (a restart that lost its
 //! quorum state, for example).
 
-use super::{History, NodeView};
+use super::sometimes::{LEADER_ELECTED, LEADER_RESIGNED_AND_REPLACED};
+use super::{History, NodeView, Property, KRAFT};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "monotonic-epoch",
+    KRAFT,
+    &[&LEADER_ELECTED, &LEADER_RESIGNED_AND_REPLACED],
+    |w| monotonic_epoch(w.live, w.history),
+);
 
 /// True when every live server's epoch is at least the highest epoch it has
 /// ever sent a message in.
@@ -30,6 +39,7 @@ mod tests {
         NodeView {
             id: NodeId(id),
             term: Term(epoch),
+            vote: None,
             is_leader: false,
             known_leader: None,
             log: &[],

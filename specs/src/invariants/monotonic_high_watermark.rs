@@ -13,7 +13,16 @@
 //! earlier one. (A deposed leader of an older epoch may still advertise; it
 //! is compared only with older epochs, as Kafka ignores it too.)
 
-use super::{History, NodeView};
+use super::sometimes::{ENTRY_COMMITTED, HWM_IN_SECOND_EPOCH};
+use super::{History, NodeView, Property, KRAFT};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "monotonic-high-watermark",
+    KRAFT,
+    &[&ENTRY_COMMITTED, &HWM_IN_SECOND_EPOCH],
+    |w| monotonic_high_watermark(w.live, w.history),
+);
 
 /// True when no leader ever advertised a high watermark below one advertised
 /// before in the same or an earlier epoch.

@@ -11,8 +11,27 @@
 //! logs are not seen) are counted as holders, so a crash never makes the
 //! property fail on its own.
 
-use super::{History, NodeView};
+use super::sometimes::{
+    ADDED_SERVER_VOTES, FINAL_CONFIG_COMMITTED, JOINT_CONFIG_COMMITTED, REMOVED_LEADER_STEPPED_DOWN,
+};
+use super::{History, Need, NodeView, Property, BOTH};
 use crate::types::LogIndex;
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property {
+    needs: &[Need::Reconfig],
+    ..Property::always(
+        "one-uncommitted-config",
+        BOTH,
+        &[
+            &JOINT_CONFIG_COMMITTED,
+            &FINAL_CONFIG_COMMITTED,
+            &REMOVED_LEADER_STEPPED_DOWN,
+            &ADDED_SERVER_VOTES,
+        ],
+        |w| one_uncommitted_config(w.live, w.history),
+    )
+};
 
 /// True when every live log has at most one configuration entry that is not
 /// on a quorum of its own configuration.
@@ -54,6 +73,7 @@ mod tests {
         NodeView {
             id: NodeId(id),
             term: Term(1),
+            vote: None,
             is_leader: id == 0,
             known_leader: Some(NodeId(0)),
             log,

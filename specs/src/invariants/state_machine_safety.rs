@@ -5,7 +5,16 @@
 //! in the TLA+ proof. The current-state half compares the committed prefixes
 //! of the live nodes; the ghost half compares what was acknowledged.
 
-use super::{History, NodeView};
+use super::sometimes::{ENTRY_COMMITTED, LEADER_REPLACED_AFTER_CRASH};
+use super::{History, NodeView, Property, BOTH};
+
+/// Its registry entry ([`super::REGISTRY`]).
+pub const PROPERTY: Property = Property::always(
+    "state-machine-safety",
+    BOTH,
+    &[&ENTRY_COMMITTED, &LEADER_REPLACED_AFTER_CRASH],
+    |w| state_machine_safety(w.live, w.history),
+);
 
 /// True when all committed prefixes agree with each other and with every
 /// acknowledged command.

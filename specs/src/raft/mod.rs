@@ -366,6 +366,7 @@ impl Node {
         NodeView {
             id: self.id,
             term: self.hard.term,
+            vote: self.hard.voted_for,
             is_leader: self.is_leader(),
             known_leader: self.known_leader(),
             log: self.log.entries(),
