@@ -188,11 +188,6 @@ impl ConfigHistory {
             .expect("the bootstrap voters are in effect from index 0")
     }
 
-    /// Every configuration, oldest (the bootstrap voters) first.
-    pub fn all(&self) -> &[Membership] {
-        &self.0
-    }
-
     /// Records that `entry` was appended at `index`; true when it is a
     /// configuration (which is then in effect).
     pub fn appended(&mut self, index: LogIndex, entry: &Entry) -> bool {
