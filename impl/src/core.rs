@@ -1,9 +1,9 @@
 //! The protocol core as the runtime holds it: the specs' [`AnyNode`] in
 //! its production configuration ([`AnyConfig::production`], the one the
-//! model's standard suite checks), and the one pure step path
-//! ([`apply_inputs`]) both the runtime and the replay test use.
+//! model's standard suite checks). The runtime and the replay test step it
+//! with [`AnyNode::step_batch`], the core's own batching included.
 
-use kraftwerk_specs::node::{Action, Durable, Input};
+use kraftwerk_specs::node::{Action, Durable};
 pub use kraftwerk_specs::protocol::{AnyConfig, AnyNode, ProtocolKind as Protocol};
 use kraftwerk_specs::types::NodeId;
 use serde::{Deserialize, Serialize};
@@ -58,16 +58,6 @@ pub fn status(node: &AnyNode) -> Status {
         applied: 0,
         digest: 0,
     }
-}
-
-/// Steps `node` through `inputs` in order and returns every action, in the
-/// order the driver must carry them out. The runtime's only step path.
-pub fn apply_inputs(node: &mut AnyNode, inputs: impl IntoIterator<Item = Input>) -> Vec<Action> {
-    let mut out = Vec::new();
-    for input in inputs {
-        out.extend(node.step(input));
-    }
-    out
 }
 
 /// The voters of a cluster of `all` nodes where `observers` only observe.

@@ -6,8 +6,8 @@
 //! - [`codec`]: length-prefixed bincode frames with version and cluster id;
 //! - [`storage`]: the checksummed log file and the atomic hard-state file;
 //! - [`kv`]: the key-value state machine;
-//! - [`core`]: the node of either protocol and the pure step path
-//!   [`core::apply_inputs`];
+//! - [`core`]: the node of either protocol in its production
+//!   configuration;
 //! - [`server`]: the tokio runtime of one node (group commit);
 //! - [`transport`]: peer connections and the listeners;
 //! - [`proto`] and [`client`]: the client protocol and library;

@@ -2,13 +2,14 @@
 //! sockets and timers feed it inputs; it carries out the actions.
 //!
 //! One turn of the loop (group commit): wait for one event, drain every
-//! other pending event, step them all ([`apply_inputs`]), carry out the
-//! actions in order — hard state is replaced durably at once, log appends
-//! are buffered — then fsync the log once, and only then send the messages
-//! and answer the clients. So nothing leaves the node before what it
+//! other pending event, step them all as one batch ([`AnyNode::step_batch`]:
+//! the core's batching sends a peer one AppendEntries for a burst of
+//! proposals), carry out the actions in order — hard state is replaced
+//! durably at once, log appends are buffered — then fsync the log once, and
+//! only then send the messages and answer the clients. So nothing leaves the node before what it
 //! depends on is on disk.
 
-use crate::core::{apply_inputs, AnyNode, Protocol};
+use crate::core::{AnyNode, Protocol};
 use crate::kv::{Command, Kv, Outcome};
 use crate::proto::ClientResp;
 use crate::storage::Storage;
@@ -235,7 +236,7 @@ impl Runtime {
                 self.deadlines.remove(&t);
                 inputs.push(Input::Timeout(t));
             }
-            let actions = apply_inputs(&mut self.node, inputs);
+            let actions = self.node.step_batch(inputs);
             debug_assert_eq!(self.node.validate(), Ok(()));
             self.execute(actions)?;
             for s in statuses {
@@ -287,7 +288,7 @@ impl Runtime {
 
     /// Carries out `actions` in order; fsyncs the log once before sending.
     fn execute(&mut self, actions: Vec<Action>) -> Result<(), String> {
-        let mut sends: Vec<Option<(NodeId, Message)>> = Vec::new();
+        let mut sends: Vec<(NodeId, Message)> = Vec::new();
         let mut replies = Vec::new();
         let mut refusals = Vec::new();
         let mut not_leader = Vec::new();
@@ -300,7 +301,7 @@ impl Runtime {
                     unreachable!("carried out above")
                 }
                 Action::NotLeader { request, leader } => not_leader.push((request, leader)),
-                Action::Send { to, msg } => push_coalesced(&mut sends, to, msg),
+                Action::Send { to, msg } => sends.push((to, msg)),
                 Action::SetTimer(t) => {
                     self.deadlines.insert(t, Instant::now() + timer_duration(t));
                 }
@@ -316,7 +317,7 @@ impl Runtime {
             }
         }
         self.storage.sync()?;
-        for (to, msg) in sends.into_iter().flatten() {
+        for (to, msg) in sends {
             if let Some(p) = self.peers.get(&to) {
                 // A full queue drops the message, as a congested network would.
                 let _ = p.try_send(msg);
@@ -372,34 +373,6 @@ pub fn persist_action(storage: &mut Storage, action: &Action) -> Result<bool, St
     apply_durable(storage, action)
 }
 
-/// Queues a message for sending, dropping an earlier AppendEntries of the
-/// same batch to the same peer that this one supersedes (same term and
-/// previous entry, entries extending the earlier ones). Dropping a message
-/// is what any network may do, so this is transport, not protocol: it
-/// only saves resending the same entries once per proposal of a batch.
-fn push_coalesced(sends: &mut Vec<Option<(NodeId, Message)>>, to: NodeId, msg: Message) {
-    if let Message::AppendEntries(new) = &msg {
-        let earlier = sends.iter_mut().rev().flatten().find(|(t, _)| *t == to);
-        if let Some((_, Message::AppendEntries(old))) = earlier {
-            if old.term == new.term
-                && old.prev_log_index == new.prev_log_index
-                && old.prev_log_term == new.prev_log_term
-                && new.entries.starts_with(&old.entries)
-                && new.leader_commit >= old.leader_commit
-            {
-                if let Some(slot) = sends
-                    .iter_mut()
-                    .rev()
-                    .find(|s| matches!(s, Some((t, _)) if *t == to))
-                {
-                    *slot = None;
-                }
-            }
-        }
-    }
-    sends.push(Some((to, msg)));
-}
-
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -414,45 +387,4 @@ fn timer_duration(t: Timer) -> Duration {
         Timer::Fetch => FETCH_MS,
         Timer::CheckQuorum => CHECK_QUORUM_MS,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kraftwerk_specs::message::AppendEntries;
-    use kraftwerk_specs::types::{Entry, LogIndex, Payload, Term};
-
-    fn ae(n: usize, commit: u64) -> Message {
-        Message::AppendEntries(AppendEntries {
-            term: Term(1),
-            prev_log_index: LogIndex(3),
-            prev_log_term: Term(1),
-            entries: vec![
-                Entry {
-                    term: Term(1),
-                    payload: Payload::Noop
-                };
-                n
-            ],
-            leader_commit: LogIndex(commit),
-        })
-    }
-
-    #[test]
-    fn superseded_append_entries_are_dropped() {
-        let mut sends = Vec::new();
-        push_coalesced(&mut sends, NodeId(2), ae(1, 3));
-        push_coalesced(&mut sends, NodeId(3), ae(1, 3));
-        push_coalesced(&mut sends, NodeId(2), ae(2, 3));
-        push_coalesced(&mut sends, NodeId(2), ae(1, 3)); // not an extension: kept
-        let kept: Vec<_> = sends.into_iter().flatten().collect();
-        assert_eq!(
-            kept,
-            vec![
-                (NodeId(3), ae(1, 3)),
-                (NodeId(2), ae(2, 3)),
-                (NodeId(2), ae(1, 3))
-            ]
-        );
-    }
 }

@@ -48,6 +48,21 @@ pub struct AppendEntries {
     pub leader_commit: LogIndex,
 }
 
+impl AppendEntries {
+    /// True when this message makes `earlier` redundant: same term and
+    /// previous entry, entries that extend `earlier`'s, and a commit index
+    /// no lower. A follower that gets this one needs nothing from
+    /// `earlier`, so a leader that has both queued for one peer sends
+    /// only this one ([`crate::node::coalesce`]).
+    pub fn supersedes(&self, earlier: &AppendEntries) -> bool {
+        self.term == earlier.term
+            && self.prev_log_index == earlier.prev_log_index
+            && self.prev_log_term == earlier.prev_log_term
+            && self.entries.starts_with(&earlier.entries)
+            && self.leader_commit >= earlier.leader_commit
+    }
+}
+
 /// Raft's answer to [`AppendEntries`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AppendResponse {

@@ -21,12 +21,26 @@
 //!
 //! A driver may carry out several batches together (group commit) as long
 //! as it keeps this order within and across them.
+//!
+//! # A leader's batching
+//!
+//! One batch never sends a peer an AppendEntries that a later one of the
+//! same batch makes redundant ([`coalesce`]): a Raft leader that appends
+//! twice in one step (an inherited joint configuration left on election, a
+//! single-voter commit that leaves joint consensus) sends each peer the
+//! last, longest message only. A driver that steps several inputs together
+//! ([`crate::protocol::Protocol::step_batch`]) gets the same rule across
+//! them, which is how `kraftwerk-node` sends one AppendEntries per peer for
+//! a burst of proposals. The model checks the rule on every step; across
+//! inputs, dropping the earlier message is a loss the model's network
+//! already makes.
 
 use crate::log::Log;
 use crate::membership::{Refusal, VoterChange};
 use crate::message::Message;
 use crate::types::{Entry, LogIndex, NodeId, RenameNodes, RequestId, Term};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The timers a node arms: one per kind, never one per peer (so that the
 /// model's symmetry reduction stays sound). Raft uses `Election` and
@@ -238,4 +252,94 @@ pub fn apply_durable<S: DurableStore + ?Sized>(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// A leader's batching (see the module documentation): removes from
+/// `actions` every AppendEntries whose next message to the same peer is an
+/// AppendEntries that [supersedes](crate::message::AppendEntries::supersedes)
+/// it. Every other action, and the order of those kept, is unchanged.
+pub fn coalesce(actions: Vec<Action>) -> Vec<Action> {
+    let mut redundant = vec![false; actions.len()];
+    // The index of the next message kept for each peer, scanning backwards.
+    let mut next: BTreeMap<NodeId, usize> = BTreeMap::new();
+    for i in (0..actions.len()).rev() {
+        let Action::Send { to, msg } = &actions[i] else {
+            continue;
+        };
+        if let (Message::AppendEntries(old), Some(&j)) = (msg, next.get(to)) {
+            if let Action::Send {
+                msg: Message::AppendEntries(new),
+                ..
+            } = &actions[j]
+            {
+                if new.supersedes(old) {
+                    redundant[i] = true;
+                    continue;
+                }
+            }
+        }
+        next.insert(*to, i);
+    }
+    if !redundant.contains(&true) {
+        return actions;
+    }
+    actions
+        .into_iter()
+        .zip(redundant)
+        .filter_map(|(a, r)| (!r).then_some(a))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::AppendEntries;
+    use crate::types::{Payload, Term};
+
+    fn ae(to: u32, n: usize, commit: u64) -> Action {
+        Action::Send {
+            to: NodeId(to),
+            msg: Message::AppendEntries(AppendEntries {
+                term: Term(1),
+                prev_log_index: LogIndex(3),
+                prev_log_term: Term(1),
+                entries: vec![
+                    Entry {
+                        term: Term(1),
+                        payload: Payload::Noop
+                    };
+                    n
+                ],
+                leader_commit: LogIndex(commit),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_append_entries_made_redundant_by_a_later_one_is_dropped() {
+        let actions = vec![
+            ae(2, 1, 3),
+            ae(3, 1, 3),
+            Action::SetTimer(Timer::Heartbeat),
+            ae(2, 2, 3),
+            ae(2, 1, 3), // not an extension of the one before: kept
+            ae(3, 1, 2), // a lower commit index: the earlier one is kept
+        ];
+        assert_eq!(
+            coalesce(actions),
+            vec![
+                ae(3, 1, 3),
+                Action::SetTimer(Timer::Heartbeat),
+                ae(2, 2, 3),
+                ae(2, 1, 3),
+                ae(3, 1, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_chain_of_extensions_keeps_only_the_last() {
+        let actions = vec![ae(2, 0, 1), ae(2, 1, 1), ae(2, 2, 2)];
+        assert_eq!(coalesce(actions), vec![ae(2, 2, 2)]);
+    }
 }

@@ -5,7 +5,7 @@
 
 use crate::invariants::NodeView;
 use crate::log::Log;
-use crate::node::{Action, Durable, HardState, Input};
+use crate::node::{coalesce, Action, Durable, HardState, Input};
 use crate::types::{LogIndex, NodeId, RenameNodes};
 use crate::{kraft, raft};
 use serde::{Deserialize, Serialize};
@@ -91,6 +91,17 @@ pub trait Protocol: Sized {
     /// Feeds one input; returns its actions, in the order they must be
     /// carried out ([`crate::node`]'s emission contract).
     fn step(&mut self, input: Input) -> Vec<Action>;
+    /// Feeds several inputs in order and returns all their actions as one
+    /// batch, with a leader's batching ([`crate::node::coalesce`]) across
+    /// them: what a driver that steps a burst of inputs together (group
+    /// commit) carries out.
+    fn step_batch(&mut self, inputs: impl IntoIterator<Item = Input>) -> Vec<Action> {
+        let mut out = Vec::new();
+        for input in inputs {
+            out.extend(self.step(input));
+        }
+        coalesce(out)
+    }
     /// This node.
     fn id(&self) -> NodeId;
     /// The hard state as the node holds it in memory.
@@ -246,6 +257,14 @@ impl AnyNode {
         match self {
             AnyNode::Raft(n) => n.step(input),
             AnyNode::Kraft(n) => n.step(input),
+        }
+    }
+
+    /// [`Protocol::step_batch`] of the node inside.
+    pub fn step_batch(&mut self, inputs: impl IntoIterator<Item = Input>) -> Vec<Action> {
+        match self {
+            AnyNode::Raft(n) => n.step_batch(inputs),
+            AnyNode::Kraft(n) => n.step_batch(inputs),
         }
     }
 

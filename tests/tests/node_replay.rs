@@ -2,7 +2,7 @@
 //! stateright actor, step by step.
 //!
 //! 1. Record. A seeded run of three nodes drives the runtime's step path
-//!    ([`kraftwerk_impl::core::apply_inputs`] on the runtime's
+//!    ([`AnyNode::step_batch`] on the runtime's
 //!    [`kraftwerk_impl::core::restore`]d node) and carries out the durable
 //!    actions with the runtime's own storage code
 //!    ([`kraftwerk_impl::server::persist_action`] and `sync` on a real
@@ -26,7 +26,7 @@
 //! Both sides run the production configuration
 //! ([`AnyConfig::production`], which `kraftwerk-node` runs).
 
-use kraftwerk_impl::core::{apply_inputs, AnyNode, Protocol};
+use kraftwerk_impl::core::{AnyNode, Protocol};
 use kraftwerk_impl::server::persist_action;
 use kraftwerk_impl::storage::Storage;
 use kraftwerk_model::actor::{ActorState, Durable as ModelDurable, KwActor, Msg};
@@ -194,7 +194,7 @@ fn record(p: Protocol, seed: u64, steps: usize) -> Vec<Event> {
             )
         };
         let node = nodes.get_mut(&id).expect("node");
-        let actions = apply_inputs(node, [input.clone()]);
+        let actions = node.step_batch([input.clone()]);
         assert_eq!(node.validate(), Ok(()));
         let after = node.clone();
         let disk = carry_out(id, &actions, &mut stores, &mut timers, &mut net);
@@ -372,7 +372,7 @@ fn replay(p: Protocol, events: &[Event]) {
 }
 
 /// The runtime steps a whole batch of inputs at once (group commit): for
-/// every node, stepping its recorded inputs in one `apply_inputs` call must
+/// every node, stepping its recorded inputs in one `step_batch` call must
 /// end in the same node and the same durable state as stepping them one by
 /// one (the core may merge hard-state persists inside a batch).
 fn batch_matches_sequential(p: Protocol, events: &[Event]) {
@@ -393,13 +393,13 @@ fn batch_matches_sequential(p: Protocol, events: &[Event]) {
         let mut one = restore();
         let mut seq_durable = d.clone();
         for input in &inputs {
-            for a in apply_inputs(&mut one, [input.clone()]) {
+            for a in one.step_batch([input.clone()]) {
                 seq_durable.apply(&a);
             }
         }
         let mut batch = restore();
         let mut batch_durable = d.clone();
-        for a in apply_inputs(&mut batch, inputs) {
+        for a in batch.step_batch(inputs) {
             batch_durable.apply(&a);
         }
         assert_eq!(one, batch, "{id}: node after batch");

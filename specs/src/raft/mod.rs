@@ -203,11 +203,12 @@ impl Node {
     }
 
     /// Feeds one input to the node and returns its actions, in the order
-    /// they must be carried out ([`crate::node`]'s emission contract).
+    /// they must be carried out ([`crate::node`]'s emission contract),
+    /// with a leader's batching ([`crate::node::coalesce`]).
     pub fn step(&mut self, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         self.dispatch(input, &mut out);
-        out
+        crate::node::coalesce(out)
     }
 
     fn dispatch(&mut self, input: Input, out: &mut Vec<Action>) {
