@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 
 pub mod bugs;
+#[cfg(test)]
+mod fixtures;
 pub mod invariants;
 pub mod kraft;
 pub mod log;

@@ -241,7 +241,7 @@ impl RenameNodes for ConfigHistory {
             .iter()
             .any(|m| m.quorum.voters().iter().any(|&id| f(id) != id));
         if changes {
-            ConfigHistory(std::sync::Arc::new(self.0.rename_nodes(f)))
+            ConfigHistory(std::sync::Arc::new((*self.0).rename_nodes(f)))
         } else {
             self.clone()
         }

@@ -164,6 +164,43 @@ macro_rules! inherent_protocol_methods {
 }
 pub(crate) use inherent_protocol_methods;
 
+/// The inherent `step` and `view` of a core, written once: `step` answers
+/// requests through [`crate::replica::ReplicaOwner::route_request`], hands
+/// every other input to the core's own `dispatch`, and applies a leader's
+/// batching ([`crate::node::coalesce`]); `view` reads the fields both cores
+/// have (`id`, `hard`, `log`, `conf`, `cfg.voters`) and the committed prefix
+/// from the field named.
+macro_rules! core_step_and_view {
+    ($committed:ident) => {
+        /// Feeds one input to the node and returns its actions, in the
+        /// order they must be carried out ([`crate::node`]'s emission
+        /// contract), with a leader's batching ([`crate::node::coalesce`]).
+        pub fn step(&mut self, input: Input) -> Vec<Action> {
+            let mut out = Vec::new();
+            if let Some(input) = self.route_request(input, &mut out) {
+                self.dispatch(input, &mut out);
+            }
+            crate::node::coalesce(out)
+        }
+
+        /// The node as the safety properties see it.
+        pub fn view(&self) -> NodeView<'_> {
+            NodeView {
+                id: self.id,
+                term: self.hard.term,
+                vote: self.hard.voted_for,
+                is_leader: self.is_leader(),
+                known_leader: self.known_leader(),
+                log: self.log.entries(),
+                committed: self.$committed,
+                voters: &self.conf.quorum,
+                bootstrap: &self.cfg.voters,
+            }
+        }
+    };
+}
+pub(crate) use core_step_and_view;
+
 /// A node of either protocol, for drivers that choose at run time.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AnyNode {

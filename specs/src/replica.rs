@@ -12,11 +12,15 @@
 //!
 //! [`Replica`] borrows a node's three fields, so that a handler can use it
 //! and the node's other fields (role, hard state, settings) side by side.
+//! [`ReplicaOwner`] is what a core gives the requests a leader answers
+//! (proposals, membership changes, leaving joint consensus), which both
+//! protocols therefore handle with the same code.
 
 use crate::log::Log;
 use crate::membership::{self, ConfigHistory, Mode, Refusal, VoterChange};
-use crate::node::Action;
-use crate::types::{Entry, LogIndex, Payload, RequestId, Term};
+use crate::message::{ClientRequest, MembershipRequest, Message};
+use crate::node::{Action, Input};
+use crate::types::{Entry, LogIndex, NodeId, Payload, RequestId, Term};
 
 /// A node's replicated log, borrowed from its fields.
 pub struct Replica<'a> {
@@ -173,6 +177,95 @@ impl Replica<'_> {
     /// C_old,new) once C_old,new is committed.
     pub fn leave_joint_entry(&self) -> Option<Payload> {
         membership::leave_joint_entry(self.conf, self.log, *self.committed)
+    }
+}
+
+/// A protocol core seen by the requests a leader answers through its
+/// [`Replica`]. The provided methods are the whole request handling of
+/// both protocols; a core supplies what differs.
+pub(crate) trait ReplicaOwner {
+    /// The node's replicated log.
+    fn replica(&mut self) -> Replica<'_>;
+    /// The term (KRaft: epoch) it leads, or `None` when it does not lead.
+    fn leading(&self) -> Option<Term>;
+    /// The leader a refused client should try instead (never itself).
+    fn client_hint(&self) -> Option<NodeId>;
+    /// The rules a membership change is answered by now.
+    fn change_rules(&self) -> ChangeRules;
+    /// As leader, appends an entry of its term durably and replicates or
+    /// commits it as the protocol does (Raft sends it; KRaft's followers
+    /// fetch it; a leader that alone is a quorum commits at once).
+    fn leader_append(&mut self, payload: Payload, out: &mut Vec<Action>);
+
+    /// Answers `input` when it is a request — a client's command or an
+    /// administrator's change, given to this node or forwarded to it as a
+    /// message — and hands any other input back for the protocol's own
+    /// dispatch.
+    fn route_request(&mut self, input: Input, out: &mut Vec<Action>) -> Option<Input> {
+        match input {
+            Input::Propose { request, data }
+            | Input::Receive {
+                msg: Message::ClientRequest(ClientRequest { request, data }),
+                ..
+            } => self.handle_propose(request, data, out),
+            Input::ChangeMembership { request, changes }
+            | Input::Receive {
+                msg: Message::MembershipRequest(MembershipRequest { request, changes }),
+                ..
+            } => self.handle_change_membership(request, changes, out),
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// A client command: a leader appends it (once per request id) or
+    /// answers a retry that is already committed; anyone else answers
+    /// [`Action::NotLeader`] with its hint.
+    fn handle_propose(&mut self, request: RequestId, data: Vec<u8>, out: &mut Vec<Action>) {
+        let Some(term) = self.leading() else {
+            out.push(Action::NotLeader {
+                request: Some(request),
+                leader: self.client_hint(),
+            });
+            return;
+        };
+        if let Some(payload) = self.replica().propose(request, data, term, out) {
+            self.leader_append(payload, out);
+        }
+    }
+
+    /// A membership change: a leader appends the configuration entry
+    /// [`Replica::change`] gives under [`ReplicaOwner::change_rules`] (or
+    /// refuses, or answers a retry); anyone else answers
+    /// [`Action::NotLeader`].
+    fn handle_change_membership(
+        &mut self,
+        request: RequestId,
+        changes: Vec<VoterChange>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(term) = self.leading() else {
+            out.push(Action::NotLeader {
+                request: Some(request),
+                leader: self.client_hint(),
+            });
+            return;
+        };
+        let rules = self.change_rules();
+        if let Some(payload) = self.replica().change(request, &changes, rules, term, out) {
+            self.leader_append(payload, out);
+        }
+    }
+
+    /// Joint consensus, second step: once C_old,new is committed, a leader
+    /// appends C_new (with the same request id).
+    fn maybe_leave_joint(&mut self, out: &mut Vec<Action>) {
+        if self.leading().is_none() {
+            return;
+        }
+        if let Some(entry) = self.replica().leave_joint_entry() {
+            self.leader_append(entry, out);
+        }
     }
 }
 

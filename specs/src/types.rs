@@ -162,6 +162,19 @@ pub trait RenameNodes {
     fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self;
 }
 
+/// Shared settings: the same `Arc` when renaming changes nothing (the
+/// model renames every state under symmetry; settings rarely change).
+impl<T: RenameNodes + PartialEq> RenameNodes for std::sync::Arc<T> {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        let renamed = (**self).rename_nodes(f);
+        if renamed == **self {
+            self.clone()
+        } else {
+            std::sync::Arc::new(renamed)
+        }
+    }
+}
+
 impl RenameNodes for NodeId {
     fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
         f(*self)

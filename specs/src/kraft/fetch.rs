@@ -1,10 +1,13 @@
 //! Replication by pull (KIP-595): Fetch and its answer on both sides, the
-//! high watermark, and client proposals.
+//! high watermark, and what KRaft gives the shared request handling of
+//! [`crate::replica::ReplicaOwner`] (a leader's append waits to be
+//! fetched).
 
 use super::{Action, Node, State, Timer};
 use crate::bugs::Bug;
 use crate::message::{DivergingEpoch, Fetch, FetchError, FetchResponse, Message};
-use crate::types::{Entry, LogIndex, NodeId, Payload, RequestId};
+use crate::replica::{ChangeRules, Replica, ReplicaOwner};
+use crate::types::{Entry, LogIndex, NodeId, Payload, Term};
 
 impl Node {
     /// A follower fetches from its leader; an observer that knows no leader
@@ -257,32 +260,39 @@ impl Node {
         }
         appended
     }
+}
 
-    /// A leader appends a client command, once per request id (a retry of a
-    /// committed one is answered again); anyone else ignores it, as in
-    /// Raft. Followers pull the record; a single voter commits it alone.
-    pub(super) fn handle_propose(
-        &mut self,
-        request: RequestId,
-        data: Vec<u8>,
-        out: &mut Vec<Action>,
-    ) {
-        if !self.is_leader() {
-            out.push(Action::NotLeader {
-                request: Some(request),
-                leader: self.leader_hint(),
-            });
-            return;
+impl ReplicaOwner for Node {
+    fn replica(&mut self) -> Replica<'_> {
+        Replica {
+            log: &mut self.log,
+            conf: &mut self.conf,
+            committed: &mut self.high_watermark,
         }
-        let term = self.hard.term;
-        if let Some(payload) = self.replica().propose(request, data, term, out) {
-            self.leader_append(payload, out);
+    }
+
+    fn leading(&self) -> Option<Term> {
+        self.is_leader().then_some(self.hard.term)
+    }
+
+    fn client_hint(&self) -> Option<NodeId> {
+        self.leader_hint()
+    }
+
+    /// One voter at a time waits until the leader knows a high watermark
+    /// in its epoch (its leader-change record is committed: KIP-853's form
+    /// of "commit an entry of your term first").
+    fn change_rules(&self) -> ChangeRules {
+        ChangeRules {
+            mode: self.cfg.reconfig,
+            committed_in_term: matches!(&self.state, State::Leader(l) if l.high_watermark.is_some()),
+            skip_term_commit: self.cfg.has(Bug::SingleChangeWithoutTermCommit),
         }
     }
 
     /// A leader appends a record of its epoch, durably (followers pull it);
     /// a leader that is its only voter commits it at once.
-    pub(super) fn leader_append(&mut self, payload: Payload, out: &mut Vec<Action>) {
+    fn leader_append(&mut self, payload: Payload, out: &mut Vec<Action>) {
         let entry = Entry {
             term: self.hard.term,
             payload,

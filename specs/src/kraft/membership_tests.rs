@@ -5,45 +5,9 @@
 //! sim/tests/kraft_random.rs.
 
 use super::*;
+use crate::fixtures::{config_record, ids, joint, noop, simple};
 use crate::message::{DivergingEpoch, FetchResponse, KraftVoteResponse};
-use crate::quorum::Quorum;
-use crate::types::{Entry, Payload, RequestId, Term};
-
-fn ids(v: &[u32]) -> Vec<NodeId> {
-    v.iter().map(|&i| NodeId(i)).collect()
-}
-
-fn simple(v: &[u32]) -> Quorum {
-    Quorum::simple(ids(v))
-}
-
-fn joint(old: &[u32], new: &[u32]) -> Quorum {
-    Quorum::Joint {
-        old: Majority::new(ids(old)),
-        new: Majority::new(ids(new)),
-    }
-}
-
-fn req(seq: u64) -> RequestId {
-    RequestId { client: 7, seq }
-}
-
-fn config_record(epoch: u64, quorum: Quorum) -> Entry {
-    Entry {
-        term: Term(epoch),
-        payload: Payload::Config {
-            request: req(0),
-            quorum,
-        },
-    }
-}
-
-fn noop(epoch: u64) -> Entry {
-    Entry {
-        term: Term(epoch),
-        payload: Payload::Noop,
-    }
-}
+use crate::types::{Entry, Term};
 
 fn answer(
     epoch: u64,
@@ -68,13 +32,8 @@ fn answer(
 }
 
 fn step(node: &mut Node, from: u32, msg: Message) -> Vec<Action> {
-    let mut out = Vec::new();
-    out.extend(node.step(Input::Receive {
-        from: NodeId(from),
-        msg,
-    }));
-    assert_eq!(node.validate(), Ok(()), "{node:?}");
-    out
+    let from = NodeId(from);
+    crate::fixtures::checked_step(node, Input::Receive { from, msg })
 }
 
 #[test]

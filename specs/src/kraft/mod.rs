@@ -199,9 +199,11 @@ use crate::invariants::NodeView;
 use crate::log::Log;
 use crate::membership::{ConfigHistory, Mode};
 use crate::message::{Fetch, Message};
-use crate::protocol::{inherent_protocol_methods, words, Protocol, ProtocolKind};
+use crate::protocol::{
+    core_step_and_view, inherent_protocol_methods, words, Protocol, ProtocolKind,
+};
 use crate::quorum::{Majority, Quorum};
-use crate::replica::{self, Replica};
+use crate::replica::{self, ReplicaOwner};
 use crate::types::{Entry, Epoch, LogIndex, NodeId, RenameNodes};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -460,16 +462,7 @@ impl Node {
         (node, actions)
     }
 
-    /// Feeds one input to the node and returns its actions, in the order
-    /// they must be carried out ([`crate::node`]'s emission contract).
-    /// Within the batch, consecutive hard-state persists with only timer
-    /// actions between them are merged into the last one: no message or log
-    /// write depended on the state in between.
-    pub fn step(&mut self, input: Input) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.dispatch(input, &mut out);
-        out
-    }
+    core_step_and_view!(high_watermark);
 
     fn dispatch(&mut self, input: Input, out: &mut Vec<Action>) {
         match input {
@@ -477,10 +470,8 @@ impl Node {
             Input::Timeout(Timer::Fetch) => self.handle_fetch_timeout(out),
             Input::Timeout(Timer::Heartbeat) => self.handle_begin_epoch_timeout(out),
             Input::Timeout(Timer::CheckQuorum) => self.handle_check_quorum_timeout(out),
-            Input::Propose { request, data } => self.handle_propose(request, data, out),
-            Input::ChangeMembership { request, changes } => {
-                self.handle_change_membership(request, changes, out)
-            }
+            // Answered by `route_request`.
+            Input::Propose { .. } | Input::ChangeMembership { .. } => {}
             Input::Receive { from, msg } => self.handle_message(from, msg, out),
         }
     }
@@ -493,12 +484,11 @@ impl Node {
             Message::EndQuorumEpoch(m) => self.handle_end_quorum_epoch(from, m, out),
             Message::Fetch(m) => self.handle_fetch(from, m, out),
             Message::FetchResponse(m) => self.handle_fetch_response(from, m, out),
-            Message::ClientRequest(m) => self.handle_propose(m.request, m.data, out),
-            Message::MembershipRequest(m) => {
-                self.handle_change_membership(m.request, m.changes, out)
-            }
-            // Raft's messages, and replies meant for clients.
-            Message::RequestVote(_)
+            // Requests (answered by `route_request`), replies meant for
+            // clients, and Raft's messages.
+            Message::ClientRequest(_)
+            | Message::MembershipRequest(_)
+            | Message::RequestVote(_)
             | Message::VoteResponse(_)
             | Message::AppendEntries(_)
             | Message::AppendResponse(_)
@@ -705,15 +695,6 @@ impl Node {
         }
     }
 
-    /// The replicated log, borrowed from the node's fields.
-    fn replica(&mut self) -> Replica<'_> {
-        Replica {
-            log: &mut self.log,
-            conf: &mut self.conf,
-            committed: &mut self.high_watermark,
-        }
-    }
-
     /// After the configuration changed (the node armed `before` under the
     /// old one): the timers follow (a follower that became a voter arms its
     /// election timer, one that stopped being a voter cancels it, a leader
@@ -741,22 +722,6 @@ impl Node {
             fetch_offset: self.log.last_index(),
             last_fetched_epoch: self.log.last_term(),
             current_leader_epoch: self.hard.term,
-        }
-    }
-
-    /// The node as the safety properties see it: committed is the high
-    /// watermark.
-    pub fn view(&self) -> NodeView<'_> {
-        NodeView {
-            id: self.id,
-            term: self.hard.term,
-            vote: self.hard.voted_for,
-            is_leader: self.is_leader(),
-            known_leader: self.known_leader(),
-            log: self.log.entries(),
-            committed: self.high_watermark,
-            voters: &self.conf.quorum,
-            bootstrap: &self.cfg.voters,
         }
     }
 
@@ -899,18 +864,13 @@ impl Protocol for Node {
 
 impl RenameNodes for Node {
     fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
-        let cfg = self.cfg.rename_nodes(f);
         Node {
             hard: self.hard.rename_nodes(f),
             log: self.log.rename_nodes(f),
             conf: self.conf.rename_nodes(f),
             high_watermark: self.high_watermark,
             state: self.state.rename_nodes(f),
-            cfg: if cfg == *self.cfg {
-                self.cfg.clone()
-            } else {
-                Arc::new(cfg)
-            },
+            cfg: self.cfg.rename_nodes(f),
             id: f(self.id),
         }
     }

@@ -9,12 +9,13 @@
 //! observer.
 
 use super::*;
+use crate::fixtures::{cmd, noop, req};
 use crate::invariants::History;
 use crate::message::{
     BeginQuorumEpoch, ClientRequest, DivergingEpoch, EndQuorumEpoch, FetchError, FetchResponse,
     KraftVote, KraftVoteResponse,
 };
-use crate::types::{Entry, Payload, RequestId, Term};
+use crate::types::{Entry, Term};
 
 // ---- building blocks ---------------------------------------------------
 
@@ -41,27 +42,6 @@ fn hs(epoch: u64, voted_for: Option<NodeId>, leader: Option<NodeId>) -> HardStat
     }
 }
 
-fn noop(epoch: u64) -> Entry {
-    Entry {
-        term: Term(epoch),
-        payload: Payload::Noop,
-    }
-}
-
-fn req(seq: u64) -> RequestId {
-    RequestId { client: 7, seq }
-}
-
-fn cmd(epoch: u64, seq: u64) -> Entry {
-    Entry {
-        term: Term(epoch),
-        payload: Payload::Command {
-            request: req(seq),
-            data: vec![seq as u8],
-        },
-    }
-}
-
 /// A log of no-ops of the given epochs.
 fn log_of(epochs: &[u64]) -> Log {
     Log::from_entries(epochs.iter().map(|&e| noop(e)).collect())
@@ -85,10 +65,7 @@ fn restore(id: NodeId, hard: HardState, log: Log) -> Node {
 
 /// Runs one input and returns the actions, checking the node's invariants.
 fn step(node: &mut Node, input: Input) -> Vec<Action> {
-    let mut out = Vec::new();
-    out.extend(node.step(input));
-    assert_eq!(node.validate(), Ok(()), "{node:?}");
-    out
+    crate::fixtures::checked_step(node, input)
 }
 
 fn recv(node: &mut Node, from: NodeId, msg: Message) -> Vec<Action> {

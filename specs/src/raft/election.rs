@@ -5,6 +5,7 @@
 use super::{Action, HardState, Node, Progress, Role, Timer};
 use crate::bugs::Bug;
 use crate::message::{AppendEntries, Message, RequestVote, VoteResponse};
+use crate::replica::ReplicaOwner;
 use crate::types::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -4,16 +4,9 @@
 //! the exhaustive checks are the model's (`kraftwerk check --reconfig`).
 
 use super::*;
+use crate::fixtures::{ids, simple};
 use crate::quorum::Quorum;
 use crate::types::{Payload, RequestId};
-
-fn ids(v: &[u32]) -> Vec<NodeId> {
-    v.iter().map(|&i| NodeId(i)).collect()
-}
-
-fn simple(v: &[u32]) -> Quorum {
-    Quorum::simple(ids(v))
-}
 
 #[test]
 fn truncating_a_configuration_restores_the_previous_one() {

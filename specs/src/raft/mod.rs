@@ -41,9 +41,11 @@ use crate::log::Log;
 use crate::membership::{ConfigHistory, Mode};
 use crate::message::Message;
 pub use crate::node::{Action, Durable, HardState, Input, Timer};
-use crate::protocol::{inherent_protocol_methods, words, Protocol, ProtocolKind};
+use crate::protocol::{
+    core_step_and_view, inherent_protocol_methods, words, Protocol, ProtocolKind,
+};
 use crate::quorum::Majority;
-use crate::replica::{self, Replica};
+use crate::replica::{self, ReplicaOwner};
 use crate::types::{Entry, LogIndex, NodeId, RenameNodes, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -202,14 +204,7 @@ impl Node {
         (node, vec![Action::SetTimer(Timer::Election)])
     }
 
-    /// Feeds one input to the node and returns its actions, in the order
-    /// they must be carried out ([`crate::node`]'s emission contract),
-    /// with a leader's batching ([`crate::node::coalesce`]).
-    pub fn step(&mut self, input: Input) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.dispatch(input, &mut out);
-        crate::node::coalesce(out)
-    }
+    core_step_and_view!(commit);
 
     fn dispatch(&mut self, input: Input, out: &mut Vec<Action>) {
         match input {
@@ -217,10 +212,8 @@ impl Node {
             Input::Timeout(Timer::Heartbeat) => self.handle_heartbeat_timeout(out),
             // KRaft's timers; a Raft node never arms them.
             Input::Timeout(Timer::Fetch | Timer::CheckQuorum) => {}
-            Input::Propose { request, data } => self.handle_propose(request, data, out),
-            Input::ChangeMembership { request, changes } => {
-                self.handle_change_membership(request, changes, out)
-            }
+            // Answered by `route_request`.
+            Input::Propose { .. } | Input::ChangeMembership { .. } => {}
             Input::Receive { from, msg } => self.handle_message(from, msg, out),
         }
     }
@@ -241,12 +234,12 @@ impl Node {
             Message::VoteResponse(m) => self.handle_vote_response(from, m, out),
             Message::AppendEntries(m) => self.handle_append_entries(from, m, out),
             Message::AppendResponse(m) => self.handle_append_response(from, m, out),
-            Message::ClientRequest(m) => self.handle_propose(m.request, m.data, out),
-            Message::MembershipRequest(m) => {
-                self.handle_change_membership(m.request, m.changes, out)
-            }
-            Message::ClientReply(_) => {}
-            Message::KraftVote(_)
+            // Requests (answered by `route_request`), replies for clients,
+            // and KRaft's messages.
+            Message::ClientRequest(_)
+            | Message::MembershipRequest(_)
+            | Message::ClientReply(_)
+            | Message::KraftVote(_)
             | Message::KraftVoteResponse(_)
             | Message::BeginQuorumEpoch(_)
             | Message::EndQuorumEpoch(_)
@@ -324,15 +317,6 @@ impl Node {
         crate::membership::deciding(&self.conf.quorum, self.cfg.has(Bug::JointSkipOldMajority))
     }
 
-    /// The replicated log, borrowed from the node's fields.
-    fn replica(&mut self) -> Replica<'_> {
-        Replica {
-            log: &mut self.log,
-            conf: &mut self.conf,
-            committed: &mut self.commit,
-        }
-    }
-
     /// Appends entries at the end of the log, durably, keeping the
     /// configuration (and a leader's peers) in step.
     fn append(&mut self, entries: Vec<Entry>, out: &mut Vec<Action>) {
@@ -359,21 +343,6 @@ impl Node {
                     matched: LogIndex(0),
                 });
             }
-        }
-    }
-
-    /// The node as the safety properties see it.
-    pub fn view(&self) -> NodeView<'_> {
-        NodeView {
-            id: self.id,
-            term: self.hard.term,
-            vote: self.hard.voted_for,
-            is_leader: self.is_leader(),
-            known_leader: self.known_leader(),
-            log: self.log.entries(),
-            committed: self.commit,
-            voters: &self.conf.quorum,
-            bootstrap: &self.cfg.voters,
         }
     }
 
@@ -452,24 +421,28 @@ impl Protocol for Node {
     }
 }
 
+impl RenameNodes for Config {
+    fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
+        Config {
+            voters: self.voters.rename_nodes(f),
+            // Sorted, as `production` keeps them.
+            servers: Majority::new(self.servers.iter().map(|&v| f(v)))
+                .voters()
+                .to_vec(),
+            ..self.clone()
+        }
+    }
+}
+
 impl RenameNodes for Node {
     fn rename_nodes(&self, f: &dyn Fn(NodeId) -> NodeId) -> Self {
-        let mut cfg = (*self.cfg).clone();
-        cfg.voters = cfg.voters.rename_nodes(f);
-        cfg.servers = Majority::new(cfg.servers.iter().map(|&v| f(v)))
-            .voters()
-            .to_vec();
         Node {
             hard: self.hard.rename_nodes(f),
             log: self.log.rename_nodes(f),
             conf: self.conf.rename_nodes(f),
             commit: self.commit,
             role: self.role.rename_nodes(f),
-            cfg: if cfg == *self.cfg {
-                self.cfg.clone()
-            } else {
-                Arc::new(cfg)
-            },
+            cfg: self.cfg.rename_nodes(f),
             id: f(self.id),
         }
     }

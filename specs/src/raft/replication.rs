@@ -1,48 +1,16 @@
-//! Log replication (Raft §5.3, §5.4.2): proposals, AppendEntries and its
-//! response, heartbeats, and the commit rule.
+//! Log replication (Raft §5.3, §5.4.2): AppendEntries and its response,
+//! heartbeats, the commit rule, and what Raft gives the shared request
+//! handling of [`crate::replica::ReplicaOwner`] (a leader's append sends
+//! the entry at once).
 
 use super::{Action, Node, Progress, Role, Timer};
 use crate::bugs::Bug;
-use crate::membership::{ConfigHistory, VoterChange};
+use crate::membership::ConfigHistory;
 use crate::message::{AppendEntries, AppendResponse, Message};
-use crate::replica::ChangeRules;
-use crate::types::{Entry, LogIndex, NodeId, Payload, RequestId};
+use crate::replica::{ChangeRules, Replica, ReplicaOwner};
+use crate::types::{Entry, LogIndex, NodeId, Payload, Term};
 
 impl Node {
-    /// A leader appends a client command (once per request id) and sends it
-    /// to the followers; anyone else ignores it (the client retries
-    /// elsewhere). A retried request that is already committed is answered.
-    pub(super) fn handle_propose(
-        &mut self,
-        request: RequestId,
-        data: Vec<u8>,
-        out: &mut Vec<Action>,
-    ) {
-        if !self.is_leader() {
-            out.push(Action::NotLeader {
-                request: Some(request),
-                leader: self.known_leader(),
-            });
-            return;
-        }
-        let term = self.hard.term;
-        if let Some(payload) = self.replica().propose(request, data, term, out) {
-            self.leader_append(payload, out);
-        }
-    }
-
-    /// A leader appends an entry of its term, durably, sends it to every
-    /// follower and commits it at once if it alone is a quorum.
-    fn leader_append(&mut self, payload: Payload, out: &mut Vec<Action>) {
-        let entry = Entry {
-            term: self.hard.term,
-            payload,
-        };
-        self.append(vec![entry], out);
-        self.broadcast_append(out);
-        self.maybe_advance_commit(out);
-    }
-
     /// A leader's heartbeat: every follower gets what it is missing.
     pub(super) fn handle_heartbeat_timeout(&mut self, out: &mut Vec<Action>) {
         if !self.is_leader() {
@@ -216,46 +184,6 @@ impl Node {
         }
     }
 
-    /// A leader asked to change the voters appends the configuration entry
-    /// (C_old,new in joint mode, the new set in one-server mode), unless a
-    /// change is pending or, one server at a time, it has not committed an
-    /// entry of its term yet. A retried request already in the log is
-    /// answered once its final configuration commits.
-    pub(super) fn handle_change_membership(
-        &mut self,
-        request: RequestId,
-        changes: Vec<VoterChange>,
-        out: &mut Vec<Action>,
-    ) {
-        if !self.is_leader() {
-            out.push(Action::NotLeader {
-                request: Some(request),
-                leader: self.known_leader(),
-            });
-            return;
-        }
-        let rules = ChangeRules {
-            mode: self.cfg.reconfig,
-            committed_in_term: self.log.term_at(self.commit) == Some(self.hard.term),
-            skip_term_commit: self.cfg.has(Bug::SingleChangeWithoutTermCommit),
-        };
-        let term = self.hard.term;
-        if let Some(payload) = self.replica().change(request, &changes, rules, term, out) {
-            self.leader_append(payload, out);
-        }
-    }
-
-    /// Joint consensus, second step: once C_old,new is committed, the
-    /// leader appends C_new (with the same request id).
-    pub(super) fn maybe_leave_joint(&mut self, out: &mut Vec<Action>) {
-        if !self.is_leader() {
-            return;
-        }
-        if let Some(entry) = self.replica().leave_joint_entry() {
-            self.leader_append(entry, out);
-        }
-    }
-
     /// A leader that is not a voter of its committed configuration steps
     /// down (dissertation §4.2.2): it has replicated the change that
     /// removed it and stops sending heartbeats.
@@ -269,5 +197,45 @@ impl Node {
             self.broadcast_append(out);
             self.become_follower(self.hard.term, None, out);
         }
+    }
+}
+
+impl ReplicaOwner for Node {
+    fn replica(&mut self) -> Replica<'_> {
+        Replica {
+            log: &mut self.log,
+            conf: &mut self.conf,
+            committed: &mut self.commit,
+        }
+    }
+
+    fn leading(&self) -> Option<Term> {
+        self.is_leader().then_some(self.hard.term)
+    }
+
+    fn client_hint(&self) -> Option<NodeId> {
+        self.known_leader()
+    }
+
+    /// One server at a time waits for an entry of the leader's term to
+    /// commit (the raft-dev 2015 fix).
+    fn change_rules(&self) -> ChangeRules {
+        ChangeRules {
+            mode: self.cfg.reconfig,
+            committed_in_term: self.log.term_at(self.commit) == Some(self.hard.term),
+            skip_term_commit: self.cfg.has(Bug::SingleChangeWithoutTermCommit),
+        }
+    }
+
+    /// A leader appends an entry of its term, durably, sends it to every
+    /// follower and commits it at once if it alone is a quorum.
+    fn leader_append(&mut self, payload: Payload, out: &mut Vec<Action>) {
+        let entry = Entry {
+            term: self.hard.term,
+            payload,
+        };
+        self.append(vec![entry], out);
+        self.broadcast_append(out);
+        self.maybe_advance_commit(out);
     }
 }

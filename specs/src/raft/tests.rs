@@ -8,8 +8,8 @@
 //! under test is 1 when it leads or campaigns and 2 when it follows.
 
 use super::*;
+use crate::fixtures::{cmd, noop, propose, req};
 use crate::message::{AppendEntries, AppendResponse, RequestVote, VoteResponse};
-use crate::types::{Payload, RequestId};
 
 // ---- building blocks ---------------------------------------------------
 
@@ -32,35 +32,6 @@ fn hs(term: u64, voted_for: Option<NodeId>) -> HardState {
         term: Term(term),
         voted_for,
         leader: None,
-    }
-}
-
-fn noop(term: u64) -> Entry {
-    Entry {
-        term: Term(term),
-        payload: Payload::Noop,
-    }
-}
-
-fn req(seq: u64) -> RequestId {
-    RequestId { client: 7, seq }
-}
-
-/// A command of `term` for request `req(seq)`, whose data is `[seq]`.
-fn cmd(term: u64, seq: u64) -> Entry {
-    Entry {
-        term: Term(term),
-        payload: Payload::Command {
-            request: req(seq),
-            data: vec![seq as u8],
-        },
-    }
-}
-
-fn propose(seq: u64) -> Input {
-    Input::Propose {
-        request: req(seq),
-        data: vec![seq as u8],
     }
 }
 
@@ -90,10 +61,7 @@ fn restored(id: NodeId, cfg: Arc<Config>, hard: HardState, entries: &[Entry]) ->
 
 /// Feeds one input, checks the local invariants, returns the actions.
 fn step(node: &mut Node, input: Input) -> Vec<Action> {
-    let mut out = Vec::new();
-    out.extend(node.step(input));
-    node.validate().unwrap();
-    out
+    crate::fixtures::checked_step(node, input)
 }
 
 fn recv(from: NodeId, msg: Message) -> Input {
