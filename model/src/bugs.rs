@@ -78,6 +78,10 @@ impl Bounds {
             self.reconfig.name().to_string(),
             "--heartbeats".into(),
             if self.heartbeats { "on" } else { "off" }.into(),
+            // Where the bounds were found (the default under --bug, spelled
+            // out for a run without the bug).
+            "--config".into(),
+            "figure2".into(),
         ]
         .into_iter()
         // `--changes=PLAN`: a plan may start with `-`, which a

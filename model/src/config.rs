@@ -255,6 +255,11 @@ pub struct ModelConfig {
     /// it divides the membership models by hundreds (measured: 655,000 to
     /// 801 states for two voters and a spare).
     pub heartbeats: bool,
+    /// Raft only: a new leader appends a no-op entry of its term
+    /// (`raft::Config::leader_noop`; on in production, and under
+    /// membership change, where a one-server change waits for an entry of
+    /// the leader's term).
+    pub leader_noop: bool,
     /// KRaft only: servers that fetch but never vote, after the voters.
     pub observers: usize,
     /// KRaft only: KIP-996 pre-vote.
@@ -275,6 +280,10 @@ impl ModelConfig {
     /// minute on 2 cores (386 thousand states); a second term multiplies
     /// the state space past what a minute can hold, so the two-term checks
     /// are run with `--max-term 2` (see the README for their cost).
+    ///
+    /// This and the other `default_*` constructors are the protocols as
+    /// published (Figure 2, KIP-595); [`ModelConfig::production`] turns on
+    /// what `kraftwerk-node` adds.
     pub fn default_raft() -> ModelConfig {
         ModelConfig {
             protocol: Protocol::Raft,
@@ -287,6 +296,7 @@ impl ModelConfig {
             network: NetworkKind::UnorderedDuplicating,
             lossy: false,
             heartbeats: true,
+            leader_noop: false,
             observers: 0,
             pre_vote: false,
             check_quorum: false,
@@ -338,11 +348,25 @@ impl ModelConfig {
             servers,
             reconfig,
             changes: Plan::default_for(reconfig, servers),
+            leader_noop: protocol == Protocol::Raft,
             values: 0,
             crashes: 0,
             network: NetworkKind::UnorderedNonduplicating,
             heartbeats: false,
             ..ModelConfig::default_for(protocol)
+        }
+    }
+
+    /// The same bounds in the configuration `kraftwerk-node` runs
+    /// (`AnyConfig::production`): Raft with the leader's no-op; KRaft with
+    /// pre-vote (KIP-996) and check-quorum.
+    pub fn production(self) -> ModelConfig {
+        let raft = self.protocol == Protocol::Raft;
+        ModelConfig {
+            leader_noop: raft,
+            pre_vote: !raft,
+            check_quorum: !raft,
+            ..self
         }
     }
 
@@ -391,6 +415,12 @@ impl ModelConfig {
             && (self.observers > 0 || self.pre_vote || self.check_quorum)
         {
             return Err("--observers, --pre-vote and --check-quorum are KRaft options".into());
+        }
+        if self.protocol == Protocol::Kraft && self.leader_noop {
+            return Err(
+                "the leader no-op is a Raft option (KRaft's leader-change record is its own)"
+                    .into(),
+            );
         }
         if self.observers > 3 {
             return Err(format!(
@@ -445,6 +475,9 @@ impl ModelConfig {
         }
         if !self.heartbeats {
             s.push_str(" heartbeats=off");
+        }
+        if self.leader_noop {
+            s.push_str(" leader-noop");
         }
         if self.observers > 0 {
             s.push_str(&format!(" observers={}", self.observers));

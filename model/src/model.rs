@@ -220,7 +220,7 @@ pub fn core(cfg: &ModelConfig) -> Core {
             c.bugs = cfg.bugs.clone();
             c.servers = (0..cfg.nodes() as u32).map(NodeId).collect();
             c.reconfig = cfg.reconfig.mode();
-            c.leader_noop = cfg.reconfig != Reconfig::None;
+            c.leader_noop = cfg.leader_noop;
             Core::Raft(Arc::new(c))
         }
         Protocol::Kraft => {

@@ -84,6 +84,35 @@ fn raft_three_servers_one_term() {
 }
 
 #[test]
+fn raft_production_two_servers_two_terms_one_crash() {
+    // The leader no-op is the only entry: each new leader commits one of its
+    // own term, so leader completeness is tested across the two terms.
+    let cfg = ModelConfig {
+        crashes: 1,
+        values: 0,
+        ..small(Protocol::Raft, 2, 2).production()
+    };
+    assert!(cfg.leader_noop);
+    pin(cfg, 11_832, 6_005);
+}
+
+#[test]
+fn kraft_production_two_voters_is_the_suites_run() {
+    // The standard suite's production KRaft run (pre-vote and check-quorum
+    // on). Depth-first with symmetry only, to keep the test short.
+    let suite = kraftwerk_model::cli::default_suite();
+    let cfg = ModelConfig {
+        servers: 2,
+        ..small(Protocol::Kraft, 2, 1).production()
+    };
+    assert!(cfg.pre_vote && cfg.check_quorum);
+    assert!(suite.contains(&cfg), "{}", cfg.describe());
+    let r = check(&cfg, Strategy::Dfs, true);
+    assert_as_expected(&r);
+    assert_eq!(r.unique_states, 425_661);
+}
+
+#[test]
 fn kraft_two_voters_two_epochs() {
     pin(small(Protocol::Kraft, 2, 2), 38_090, 19_060);
 }
