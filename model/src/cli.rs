@@ -155,8 +155,8 @@ struct CheckerFlags {
     /// Print one JSON object as the last line of stdout.
     #[arg(long)]
     json: bool,
-    /// The depth-first checker: stateright (the reference; the default) or
-    /// kraftwerk (the project's engine).
+    /// The checker of exhaustive searches (dfs, bfs): stateright (the
+    /// reference; the default) or kraftwerk (the project's engine).
     #[arg(long)]
     engine: Option<String>,
     /// The shortest counterexample: breadth-first search on one thread.

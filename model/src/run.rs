@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
-    /// Breadth-first: shortest counterexamples; ignores symmetry.
+    /// Breadth-first: shortest counterexamples; stateright's ignores
+    /// symmetry, the kraftwerk engine's uses it.
     Bfs,
     /// Depth-first: keeps only fingerprints; uses symmetry.
     Dfs,
@@ -48,8 +49,8 @@ pub enum Engine {
 /// How to search.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
-    /// The checker of a depth-first search (breadth-first search and
-    /// simulation are stateright's and the project's walks either way).
+    /// The checker of an exhaustive search (simulation is the project's
+    /// random walks either way).
     pub engine: Engine,
     /// Worker threads.
     pub threads: usize,
@@ -258,7 +259,7 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
     }
     let started = Instant::now();
     let (unique, states, max_depth, discoveries) = match opts.strategy {
-        Strategy::Dfs if opts.engine == Engine::Kraftwerk => {
+        Strategy::Dfs | Strategy::Bfs if opts.engine == Engine::Kraftwerk => {
             crate::engine::kw::run_dfs(&model, opts, started, &control, &limits)
         }
         Strategy::Bfs => collect(

@@ -32,7 +32,7 @@
 //! counts moved with the search order (193,978-194,103 on the default Raft
 //! configuration).
 
-use super::{fingerprint, Fingerprint, Options, Plain};
+use super::{fingerprint, Fingerprint, Options};
 use crate::actor::ActorState;
 use crate::model::{build, KwModel, KwState};
 use kraftwerk_specs::types::NodeId;
@@ -217,11 +217,16 @@ impl Canonical {
 
 impl Fingerprint<KwState> for Canonical {
     fn fingerprint(&self, s: &KwState) -> u64 {
-        Canonical::candidates(s)
-            .iter()
-            .map(|keys| permuted_fingerprint(s, keys))
-            .min()
-            .expect("at least one candidate")
+        let candidates = Canonical::candidates(s);
+        MEMO.with(|m| {
+            let mut m = m.borrow_mut();
+            let plain = Plain::of(s);
+            candidates
+                .iter()
+                .map(|keys| m.fingerprint(s, &plain, keys))
+                .min()
+                .expect("at least one candidate")
+        })
     }
 }
 
@@ -231,60 +236,150 @@ impl Fingerprint<KwState> for Canonical {
 /// order-independent sum over its renamed envelopes (no set is rebuilt,
 /// nothing is sorted). Two states get the same value exactly when their
 /// permutations are equal (up to 64-bit collisions).
+///
+/// Each part's renamed hash is memoised per thread ([`Memo`]): a
+/// successor shares most of its parent's actors (the same `Arc`) and
+/// envelopes, so most parts are looked up, not renamed again. Unlike
+/// stateright's `Hash` of the state, each actor's timer set is hashed with
+/// its length, so a timer that moves to a neighbour with no timers changes
+/// the fingerprint (stateright's does not: it merges such states).
 pub fn permuted_fingerprint(s: &KwState, keys: &[usize]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let plan = RewritePlan::<Id, _>::from_values_to_sort(keys);
-    let n = keys.len();
-    let mut at = vec![0; n];
-    for (i, &k) in keys.iter().enumerate() {
-        at[k] = i;
-    }
-    let mut h = std::hash::BuildHasher::build_hasher(&super::hasher());
-    for &i in &at {
-        s.actor_states[i].rewrite(&plan).hash(&mut h);
-        s.timers_set[i].hash(&mut h);
-        s.crashed[i].hash(&mut h);
-        s.actor_storages[i]
-            .as_ref()
-            .map(|d| d.rewrite(&plan))
-            .hash(&mut h);
-    }
-    s.history.rewrite(&plan).hash(&mut h);
-    let id = |x: Id| keys[usize::from(x)];
-    let mut net = 0u64;
-    match &s.network {
-        Network::UnorderedDuplicating(set, last) => {
-            // The last delivered envelope is part of stateright's state.
-            last.as_ref()
-                .map(|e| (id(e.src), id(e.dst), e.msg.rewrite(&plan)))
-                .hash(&mut h);
-            for e in set.iter() {
-                net = net.wrapping_add(mix(fingerprint(&(
-                    id(e.src),
-                    id(e.dst),
-                    e.msg.rewrite(&plan),
-                ))));
-            }
-        }
-        Network::UnorderedNonDuplicating(map) => {
-            for (e, c) in map.iter() {
-                net = net.wrapping_add(mix(fingerprint(&(
-                    id(e.src),
-                    id(e.dst),
-                    e.msg.rewrite(&plan),
-                    c,
-                ))));
-            }
-        }
-        Network::Ordered(map) => {
-            for ((src, dst), q) in map.iter() {
-                let q: Vec<_> = q.iter().map(|m| m.rewrite(&plan)).collect();
-                net = net.wrapping_add(mix(fingerprint(&(id(*src), id(*dst), q))));
-            }
+    MEMO.with(|m| m.borrow_mut().fingerprint(s, &Plain::of(s), keys))
+}
+
+/// The plain fingerprints of a state's parts (the keys of [`Memo`]),
+/// computed once for every candidate permutation.
+struct Plain {
+    storages: Vec<u64>,
+    history: u64,
+    envelopes: Vec<u64>,
+}
+
+impl Plain {
+    fn of(s: &KwState) -> Plain {
+        let envelopes = match &s.network {
+            Network::UnorderedDuplicating(set, _) => set.iter().map(fingerprint).collect(),
+            Network::UnorderedNonDuplicating(map) => map.iter().map(|x| fingerprint(&x)).collect(),
+            Network::Ordered(map) => map.iter().map(|x| fingerprint(&x)).collect(),
+        };
+        Plain {
+            storages: s.actor_storages.iter().map(fingerprint).collect(),
+            history: fingerprint(&s.history),
+            envelopes,
         }
     }
-    net.hash(&mut h);
-    h.finish()
+}
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
+}
+
+/// Per-thread memo of renamed hashes: of actor states by `Arc` address (the
+/// map holds the `Arc`, so the address cannot be reused while it is a key),
+/// and of other parts by their plain fingerprint. Both are keyed by the
+/// permutation too, and cleared when they grow past their bounds. A memo
+/// only remembers a pure function: it changes no fingerprint.
+#[derive(Default)]
+struct Memo {
+    actors: ahash::AHashMap<(usize, u64), (std::sync::Arc<ActorState>, u64)>,
+    parts: ahash::AHashMap<(u64, u64), u64>,
+}
+
+/// Entries a memo keeps before it starts again.
+const MEMO_ACTORS_MAX: usize = 1 << 16;
+const MEMO_PARTS_MAX: usize = 1 << 20;
+
+impl Memo {
+    fn fingerprint(&mut self, s: &KwState, plain: &Plain, keys: &[usize]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        if self.actors.len() > MEMO_ACTORS_MAX {
+            self.actors.clear();
+        }
+        if self.parts.len() > MEMO_PARTS_MAX {
+            self.parts.clear();
+        }
+        let n = keys.len();
+        // The permutation as one number (base n digits), part of each key.
+        let code = keys.iter().fold(0u64, |c, &k| c * n as u64 + k as u64);
+        let plan = std::cell::OnceCell::new();
+        let plan = || plan.get_or_init(|| RewritePlan::<Id, _>::from_values_to_sort(keys));
+        let mut at = vec![0; n];
+        for (i, &k) in keys.iter().enumerate() {
+            at[k] = i;
+        }
+        let mut h = std::hash::BuildHasher::build_hasher(&super::hasher());
+        for &i in &at {
+            let a = &s.actor_states[i];
+            let key = (std::sync::Arc::as_ptr(a) as usize, code);
+            let ah = match self.actors.get(&key) {
+                Some(&(_, x)) => x,
+                None => {
+                    let x = fingerprint(&a.rewrite(plan()));
+                    self.actors.insert(key, (a.clone(), x));
+                    x
+                }
+            };
+            h.write_u64(ah);
+            let timers = &s.timers_set[i];
+            h.write_usize(timers.iter().count());
+            timers.hash(&mut h);
+            s.crashed[i].hash(&mut h);
+            match &s.actor_storages[i] {
+                None => h.write_u8(0),
+                Some(d) => {
+                    h.write_u8(1);
+                    let x = self.part(plain.storages[i], code, || fingerprint(&d.rewrite(plan())));
+                    h.write_u64(x);
+                }
+            }
+        }
+        let history = self.part(plain.history, code, || {
+            fingerprint(&s.history.rewrite(plan()))
+        });
+        h.write_u64(history);
+        let id = |x: Id| keys[usize::from(x)];
+        let mut net = 0u64;
+        match &s.network {
+            Network::UnorderedDuplicating(set, last) => {
+                // The last delivered envelope is part of stateright's state.
+                last.as_ref()
+                    .map(|e| (id(e.src), id(e.dst), e.msg.rewrite(plan())))
+                    .hash(&mut h);
+                for (e, &p) in set.iter().zip(&plain.envelopes) {
+                    net = net.wrapping_add(self.part(p, code, || {
+                        mix(fingerprint(&(id(e.src), id(e.dst), e.msg.rewrite(plan()))))
+                    }));
+                }
+            }
+            Network::UnorderedNonDuplicating(map) => {
+                for ((e, c), &p) in map.iter().zip(&plain.envelopes) {
+                    net = net.wrapping_add(self.part(p, code, || {
+                        mix(fingerprint(&(
+                            id(e.src),
+                            id(e.dst),
+                            e.msg.rewrite(plan()),
+                            c,
+                        )))
+                    }));
+                }
+            }
+            Network::Ordered(map) => {
+                for (((src, dst), q), &p) in map.iter().zip(&plain.envelopes) {
+                    net = net.wrapping_add(self.part(p, code, || {
+                        let q: Vec<_> = q.iter().map(|m| m.rewrite(plan())).collect();
+                        mix(fingerprint(&(id(*src), id(*dst), q)))
+                    }));
+                }
+            }
+        }
+        net.hash(&mut h);
+        h.finish()
+    }
+
+    /// The renamed hash of a part whose plain fingerprint is `plain`.
+    fn part(&mut self, plain: u64, code: u64, renamed: impl FnOnce() -> u64) -> u64 {
+        *self.parts.entry((plain, code)).or_insert_with(renamed)
+    }
 }
 
 /// Which fingerprint the engine deduplicates by.
@@ -306,7 +401,7 @@ pub fn check(
     poll: impl FnMut(&super::Stats, std::time::Duration) -> Option<String>,
 ) -> Result<super::Report<KwModel>, String> {
     match symmetry {
-        Symmetry::Off => super::check(model, &Plain, opts, poll),
+        Symmetry::Off => super::check(model, &super::Plain, opts, poll),
         Symmetry::Canonical => super::check(model, &Canonical, opts, poll),
         Symmetry::Representative => super::check(model, &super::ViaRepresentative, opts, poll),
     }
@@ -324,7 +419,8 @@ pub fn check_config(
 /// Unique states, states, max depth and discoveries, as `run` collects them.
 pub type RunCounts = (usize, usize, usize, crate::run::Discoveries);
 
-/// `run`'s depth-first search on the kraftwerk engine: the counts and
+/// `run`'s depth-first or breadth-first search on the kraftwerk engine
+/// (breadth-first also under symmetry, unlike stateright's): the counts and
 /// discoveries `run` reports. A search cut by a limit is reported through
 /// `control` with the reason stateright's path gives (`run` reads it
 /// there); a depth bound or a stop at the first violation `run` sees from
@@ -344,6 +440,7 @@ pub fn run_dfs(
         max_states: opts.max_states,
         max_depth: opts.depth,
         stop_on_violation: opts.stop_on_violation,
+        bfs: opts.strategy == crate::run::Strategy::Bfs,
         shuffle: None,
     };
     let symmetry = if opts.symmetry {

@@ -109,6 +109,11 @@ pub struct Options {
     pub max_depth: Option<usize>,
     /// Stop at the first violated "always" property.
     pub stop_on_violation: bool,
+    /// Breadth-first instead of depth-first: level by level (with several
+    /// threads each level is split between them), so that the first
+    /// discovery of a property is at the smallest depth, and its path is a
+    /// shortest one. On one thread the order is stateright's BFS order.
+    pub bfs: bool,
     /// Push each state's new successors in a shuffled order (seeded by
     /// this value and the state), for tests that a count does not depend
     /// on the search order. `None`: stateright's order.
@@ -122,6 +127,7 @@ impl Default for Options {
             max_states: None,
             max_depth: None,
             stop_on_violation: false,
+            bfs: false,
             shuffle: None,
         }
     }
@@ -238,7 +244,8 @@ struct Global<S> {
     done: bool,
 }
 
-/// Checks `model` exhaustively, deduplicating by `fp`. `poll` is called on
+/// Checks `model` exhaustively (depth-first, or breadth-first with
+/// [`Options::bfs`]), deduplicating by `fp`. `poll` is called on
 /// the calling thread every [`POLL`] while the search runs, with the
 /// counters and the time since the start; it returns a reason to stop (a
 /// time or memory limit) or `None` to go on.
@@ -315,7 +322,22 @@ where
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut first = Some(first);
+        if opts.bfs {
+            let shared = &shared;
+            let mut frontier = first.take().unwrap_or_default();
+            // stateright pops its initial states last first.
+            frontier.reverse();
+            handles.push(
+                std::thread::Builder::new()
+                    .name("kw-engine-bfs".into())
+                    .spawn_scoped(scope, move || bfs(shared, frontier, threads))
+                    .expect("spawn the breadth-first driver"),
+            );
+        }
         for t in 0..threads {
+            if opts.bfs {
+                break;
+            }
             let local = if t == 0 {
                 first.take().unwrap_or_default()
             } else {
@@ -439,6 +461,68 @@ where
             drop(g);
             shared.wake.notify_all();
         }
+    }
+}
+
+/// Breadth-first search, one level at a time: the level is cut into one
+/// contiguous chunk per thread, each thread expands its chunk in order, and
+/// the next level is the chunks' successors in chunk order (on one thread:
+/// a FIFO queue, stateright's order).
+fn bfs<M, F>(shared: &Shared<'_, M, F>, mut frontier: Vec<Job<M::State>>, threads: usize)
+where
+    M: Model + Sync,
+    M::State: Clone + Hash + Send + Sync,
+    F: Fingerprint<M::State>,
+{
+    // One chunk per thread is enough work to share only for large levels.
+    const SPLIT_MIN: usize = 64;
+    while !frontier.is_empty() {
+        let chunks = if threads > 1 && frontier.len() >= SPLIT_MIN {
+            threads
+        } else {
+            1
+        };
+        let size = frontier.len().div_ceil(chunks);
+        let mut parts: Vec<Vec<Job<M::State>>> = Vec::with_capacity(chunks);
+        while frontier.len() > size {
+            parts.push(frontier.split_off(frontier.len() - size));
+        }
+        parts.push(frontier);
+        parts.reverse();
+        let expand_all = |part: Vec<Job<M::State>>| -> (Vec<Job<M::State>>, bool) {
+            let mut next = Vec::new();
+            let mut actions = Vec::new();
+            for (k, job) in part.into_iter().enumerate() {
+                if shared.stop.load(Ordering::Relaxed)
+                    || !expand(shared, job, &mut next, &mut actions)
+                {
+                    return (next, false);
+                }
+                if (k % BLOCK == 0 || shared.opts.stop_on_violation) && should_stop(shared) {
+                    stop_all(shared);
+                    return (next, false);
+                }
+            }
+            (next, true)
+        };
+        let results: Vec<(Vec<Job<M::State>>, bool)> = if parts.len() == 1 {
+            parts.into_iter().map(expand_all).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = parts
+                    .into_iter()
+                    .map(|part| scope.spawn(move || expand_all(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("breadth-first worker"))
+                    .collect()
+            })
+        };
+        if results.iter().any(|(_, go_on)| !go_on) {
+            return;
+        }
+        frontier = results.into_iter().flat_map(|(next, _)| next).collect();
     }
 }
 
