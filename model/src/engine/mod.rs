@@ -2,7 +2,8 @@
 //! trait (`--engine kraftwerk`). stateright's checkers stay available as the
 //! reference it is cross-checked against (`--engine stateright`).
 //!
-//! Semantics are those of stateright 0.31's depth-first checker:
+//! Semantics are those of stateright 0.31's depth-first checker (and, with
+//! [`Options::bfs`], of its breadth-first one):
 //!
 //! - initial states outside the boundary are dropped; every other initial
 //!   state is explored;
@@ -29,7 +30,15 @@
 //! a canonical form for this model) gives stateright's numbers. With more
 //! threads the unique count is exact and deterministic whenever the
 //! fingerprint is a function of the symmetry class (no symmetry, or
-//! [`kw::Canonical`]).
+//! [`kw::Canonical`]) and the model is symmetric (renaming a state renames
+//! its successors; `model/tests/engine.rs` tests it, and KRaft with
+//! check-quorum is not, see there).
+//!
+//! Breadth-first search goes level by level, so the first discovery of a
+//! property is at the smallest depth. Unlike stateright's, it keeps the
+//! first discovery: stateright 0.31 replaces a discovery by every later one
+//! until the end of its block of 1,500 states, which made its "shortest"
+//! counterexample of joint-skip-old-majority 9 steps where 6 suffice.
 //!
 //! Paths: each pending state carries a shared linked list of action indices
 //! (one small allocation per new state, nothing per duplicate), and a
