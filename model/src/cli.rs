@@ -8,7 +8,7 @@
 use crate::bugs;
 use crate::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
 use crate::report;
-use crate::run::{run, CheckOptions, RunResult, Status, Strategy};
+use crate::run::{run, CheckOptions, Engine, RunResult, Status, Strategy};
 use clap::{Args, Parser, Subcommand};
 use kraftwerk_specs::protocol::ProtocolKind;
 use std::ffi::OsString;
@@ -52,6 +52,17 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: String,
+    },
+    /// Run configurations on both engines and print their figures side by
+    /// side (no assertions).
+    BenchCheck {
+        /// Model flags of one configuration, as one string (repeatable;
+        /// default: the standard suite).
+        #[arg(long = "config")]
+        configs: Vec<String>,
+        /// Checker flags passed to every run (e.g. `--threads 1`).
+        #[arg(long, allow_hyphen_values = true)]
+        extra: Option<String>,
     },
     /// List the bug catalogue.
     Bugs {
@@ -150,6 +161,10 @@ struct CheckerFlags {
     /// Print one JSON object as the last line of stdout.
     #[arg(long)]
     json: bool,
+    /// The checker of exhaustive searches (dfs, bfs): stateright (the
+    /// reference; the default) or kraftwerk (the project's engine).
+    #[arg(long)]
+    engine: Option<String>,
     /// The shortest counterexample: breadth-first search on one thread.
     #[arg(long)]
     shortest: bool,
@@ -378,7 +393,17 @@ impl CheckerFlags {
         if self.time_limit == Some(0) {
             return Err("--time-limit must be at least 1 second (omit it for no limit)".into());
         }
+        let engine = match self.engine.as_deref() {
+            None | Some("stateright") => Engine::Stateright,
+            Some("kraftwerk") => Engine::Kraftwerk,
+            Some(e) => {
+                return Err(format!(
+                    "unknown engine '{e}' (expected kraftwerk or stateright)"
+                ))
+            }
+        };
         Ok(CheckOptions {
+            engine,
             threads,
             strategy,
             depth: self.depth,
@@ -451,6 +476,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             EXIT_OK
         }
         Command::Check { model, checker } => check(&model, &checker),
+        Command::BenchCheck { configs, extra } => {
+            let extra: Vec<String> = extra
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            crate::engine::bench::bench_check(&configs, &extra)
+        }
         Command::Explore { model, addr } => explore(&model, &addr),
     }
 }

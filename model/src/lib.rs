@@ -12,6 +12,7 @@ pub mod actor;
 pub mod bugs;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod explore;
 pub mod limits;
 pub mod model;

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
-    /// Breadth-first: shortest counterexamples; ignores symmetry.
+    /// Breadth-first: shortest counterexamples; stateright's ignores
+    /// symmetry, the kraftwerk engine's uses it.
     Bfs,
     /// Depth-first: keeps only fingerprints; uses symmetry.
     Dfs,
@@ -34,9 +35,23 @@ impl Strategy {
     }
 }
 
+/// Which checker runs a depth-first search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Kraftwerk's own engine ([`crate::engine`]); its symmetry is a
+    /// canonical form, so it counts fewer states than stateright with it.
+    Kraftwerk,
+    /// stateright's checkers, the reference.
+    Stateright,
+}
+
 /// How to search.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
+    /// The checker of an exhaustive search (simulation is the project's
+    /// random walks either way).
+    pub engine: Engine,
     /// Worker threads.
     pub threads: usize,
     /// The strategy.
@@ -62,6 +77,7 @@ pub struct CheckOptions {
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
+            engine: Engine::Stateright,
             threads: 1,
             strategy: Strategy::Dfs,
             depth: None,
@@ -243,6 +259,9 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
     }
     let started = Instant::now();
     let (unique, states, max_depth, discoveries) = match opts.strategy {
+        Strategy::Dfs | Strategy::Bfs if opts.engine == Engine::Kraftwerk => {
+            crate::engine::kw::run_dfs(&model, opts, started, &control, &limits)
+        }
         Strategy::Bfs => collect(
             drive(builder.spawn_bfs(), opts, started, &control, &limits),
             &control,
@@ -339,7 +358,8 @@ pub fn run(cfg: &ModelConfig, opts: &CheckOptions) -> Result<RunResult, String> 
     })
 }
 
-type Discoveries = Vec<(
+/// Each discovery's property name and path, sorted by name.
+pub type Discoveries = Vec<(
     &'static str,
     stateright::Path<crate::model::KwState, <Guarded as Model>::Action>,
 )>;
