@@ -58,7 +58,7 @@ enum Command {
     BenchCheck {
         /// Model flags of one configuration, as one string (repeatable;
         /// default: the standard suite).
-        #[arg(long = "config")]
+        #[arg(long = "flags", allow_hyphen_values = true)]
         configs: Vec<String>,
         /// Checker flags passed to every run (e.g. `--threads 1`).
         #[arg(long, allow_hyphen_values = true)]
@@ -708,5 +708,40 @@ fn explore(model: &ModelFlags, addr: &str) -> i32 {
     match model.to_config() {
         Ok(cfg) => crate::explore::explore(&cfg, addr),
         Err(e) => usage_error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configurations_args_parse_back_to_it() {
+        let mut configs = default_suite();
+        let mut bugged = ModelConfig::default_raft();
+        bugged
+            .bugs
+            .insert(kraftwerk_specs::bugs::Bug::CommitPreviousTerm);
+        configs.push(bugged);
+        configs.push(ModelConfig {
+            pre_vote: true,
+            observers: 1,
+            lossy: true,
+            ..ModelConfig::default_kraft()
+        });
+        for cfg in configs {
+            let args = cfg.args();
+            let cli = Cli::try_parse_from(
+                ["kraftwerk", "check"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(args.iter().cloned()),
+            )
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let Command::Check { model, .. } = cli.command else {
+                panic!("not a check");
+            };
+            assert_eq!(model.to_config(), Ok(cfg), "{args:?}");
+        }
     }
 }

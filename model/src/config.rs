@@ -370,6 +370,58 @@ impl ModelConfig {
         }
     }
 
+    /// `kraftwerk check` flags that describe this configuration exactly
+    /// (what `kraftwerk bench-check` hands its child runs).
+    pub fn args(&self) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--protocol",
+            self.protocol.kind().name(),
+            "--servers",
+            &self.servers.to_string(),
+            "--max-term",
+            &self.max_term.to_string(),
+            "--values",
+            &self.values.to_string(),
+            "--crashes",
+            &self.crashes.to_string(),
+            "--network",
+            self.network.name(),
+            "--heartbeats",
+            if self.heartbeats { "on" } else { "off" },
+            "--reconfig",
+            self.reconfig.name(),
+            "--config",
+            if *self == self.clone().production() {
+                "production"
+            } else {
+                "figure2"
+            },
+        ]
+        .map(String::from)
+        .into();
+        if self.reconfig != Reconfig::None {
+            a.push(format!("--changes={}", self.changes));
+        }
+        if self.lossy {
+            a.push("--lossy".into());
+        }
+        if self.observers > 0 {
+            a.extend(["--observers".into(), self.observers.to_string()]);
+        }
+        if *self != self.clone().production() {
+            if self.pre_vote {
+                a.push("--pre-vote".into());
+            }
+            if self.check_quorum {
+                a.push("--check-quorum".into());
+            }
+        }
+        for b in &self.bugs {
+            a.extend(["--bug".into(), crate::bugs::name(*b).into()]);
+        }
+        a
+    }
+
     /// Servers the plan adds that are not bootstrap voters (they run from
     /// the start, as non-voters that the leader replicates to).
     pub fn spares(&self) -> usize {

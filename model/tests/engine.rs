@@ -334,10 +334,11 @@ fn probed() -> Vec<ModelConfig> {
 /// (`specs/src/kraft/election.rs`, `resign`), and only the first one
 /// campaigns at once on EndQuorumEpoch, so of two equally caught-up
 /// voters the lower id behaves differently. Symmetry reduction (stateright's
-/// or the engine's) is then not exact on such configurations, and the
-/// engine's symmetric count can move with the search order. Ignored until
-/// the tie-break leaves the ids (e.g. every best-fetched voter campaigns
-/// at once); run with `--ignored` to see the counterexample.
+/// or the engine's) would not be exact on such configurations, so
+/// `model::symmetry_classes` gives every server its own class under
+/// check-quorum. Ignored until the tie-break leaves the ids (e.g. every
+/// best-fetched voter campaigns at once) and symmetry can be turned back
+/// on; run with `--ignored` to see the counterexample.
 #[test]
 #[ignore]
 fn kraft_check_quorum_is_symmetric() {

@@ -6,14 +6,6 @@
 
 use std::process::{Command, Stdio};
 
-/// The standard suite (`cli::default_suite`) as model flags.
-pub const SUITE: &[&str] = &[
-    "--protocol raft",
-    "--protocol kraft",
-    "--protocol raft --reconfig single",
-    "--protocol kraft --reconfig joint",
-];
-
 /// One child run's figures.
 struct Figures {
     unique: u64,
@@ -74,7 +66,10 @@ fn rate(f: &Figures) -> f64 {
 /// engines with `extra` checker flags; returns the exit code.
 pub fn bench_check(configs: &[String], extra: &[String]) -> i32 {
     let configs: Vec<String> = if configs.is_empty() {
-        SUITE.iter().map(|s| s.to_string()).collect()
+        crate::cli::default_suite()
+            .iter()
+            .map(|c| c.args().join(" "))
+            .collect()
     } else {
         configs.to_vec()
     };
