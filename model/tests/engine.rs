@@ -17,6 +17,9 @@
 //! - Limits stop the engine where they say, and verdicts are the same as
 //!   stateright's everywhere.
 
+mod common;
+
+use common::{reconfig, small};
 use kraftwerk_model::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
 use kraftwerk_model::engine::kw::{check_config, permute, Canonical, Symmetry};
 use kraftwerk_model::engine::{fingerprint, Fingerprint, Options};
@@ -196,25 +199,6 @@ fn cross_check(cfg: ModelConfig, orbit_check: bool) {
     assert_eq!(verdicts(&canonical[1]), verdicts(&sr_sym), "{name}");
     if orbit_check {
         assert_eq!(canonical[0].unique_states, orbits(&cfg), "{name}: classes");
-    }
-}
-
-fn small(protocol: Protocol, servers: usize, max_term: u64) -> ModelConfig {
-    ModelConfig {
-        protocol,
-        servers,
-        max_term,
-        crashes: 0,
-        network: NetworkKind::UnorderedNonduplicating,
-        ..ModelConfig::default_for(protocol)
-    }
-}
-
-fn reconfig(protocol: Protocol, mode: Reconfig, servers: usize, plan: &str) -> ModelConfig {
-    ModelConfig {
-        servers,
-        changes: Plan::parse(plan).expect("plan"),
-        ..ModelConfig::default_reconfig(protocol, mode)
     }
 }
 

@@ -7,7 +7,10 @@
 //! count; depth-first search with symmetry must find strictly fewer states
 //! and still every "sometimes" property, with no safety property violated.
 
-use kraftwerk_model::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
+mod common;
+
+use common::{reconfig, small};
+use kraftwerk_model::config::{ModelConfig, Protocol, Reconfig};
 use kraftwerk_model::run::{run, CheckOptions, RunResult, Status, Strategy};
 
 fn check(cfg: &ModelConfig, strategy: Strategy, symmetry: bool) -> RunResult {
@@ -51,17 +54,6 @@ fn pin(cfg: ModelConfig, full: usize, reduced: usize) {
     assert_as_expected(&sym);
     let names = |r: &RunResult| r.properties.iter().map(|p| p.name).collect::<Vec<_>>();
     assert_eq!(names(&bfs), names(&sym));
-}
-
-fn small(protocol: Protocol, servers: usize, max_term: u64) -> ModelConfig {
-    ModelConfig {
-        protocol,
-        servers,
-        max_term,
-        crashes: 0,
-        network: NetworkKind::UnorderedNonduplicating,
-        ..ModelConfig::default_for(protocol)
-    }
 }
 
 #[test]
@@ -174,14 +166,6 @@ fn pin_reconfig(cfg: ModelConfig, count: usize) {
     assert_eq!(counts, [count; 3], "{}", cfg.describe());
     assert_as_expected(&bfs);
     assert_as_expected(&sym);
-}
-
-fn reconfig(protocol: Protocol, mode: Reconfig, servers: usize, plan: &str) -> ModelConfig {
-    ModelConfig {
-        servers,
-        changes: Plan::parse(plan).expect("plan"),
-        ..ModelConfig::default_reconfig(protocol, mode)
-    }
 }
 
 #[test]
