@@ -8,7 +8,7 @@
 use crate::bugs;
 use crate::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
 use crate::report;
-use crate::run::{run, CheckOptions, Engine, RunResult, Status, Strategy};
+use crate::run::{run, CheckOptions, Engine, RunResult, Status, Strategy, View};
 use clap::{Args, Parser, Subcommand};
 use kraftwerk_specs::protocol::ProtocolKind;
 use std::ffi::OsString;
@@ -165,6 +165,12 @@ struct CheckerFlags {
     /// reference; the default) or kraftwerk (the project's engine).
     #[arg(long)]
     engine: Option<String>,
+    /// What of a state the kraftwerk engine tells states apart by: protocol
+    /// (everything but stateright's record of the last delivered message,
+    /// which nothing reads; the default) or stateright (the whole state, so
+    /// that counts equal stateright's).
+    #[arg(long)]
+    view: Option<String>,
     /// The shortest counterexample: breadth-first search on one thread.
     #[arg(long)]
     shortest: bool,
@@ -402,7 +408,27 @@ impl CheckerFlags {
                 ))
             }
         };
+        let view =
+            match (self.view.as_deref(), engine) {
+                (None, Engine::Kraftwerk) | (Some("protocol"), Engine::Kraftwerk) => View::Protocol,
+                (None | Some("stateright"), _) => View::Stateright,
+                (Some("protocol"), Engine::Stateright) => return Err(
+                    "--view protocol needs --engine kraftwerk (stateright counts its whole state)"
+                        .into(),
+                ),
+                (Some(v), _) => {
+                    return Err(format!(
+                        "unknown view '{v}' (expected protocol or stateright)"
+                    ))
+                }
+            };
+        if self.view.is_some() && strategy == Strategy::Simulation {
+            return Err(
+                "--view applies to exhaustive searches, not to --strategy simulation".into(),
+            );
+        }
         Ok(CheckOptions {
+            view,
             engine,
             threads,
             strategy,
@@ -634,7 +660,8 @@ fn check(model: &ModelFlags, checker: &CheckerFlags) -> i32 {
     }
 }
 
-/// `dfs, 2 threads, symmetry, memory limit 11.8 GiB`.
+/// `dfs, 2 threads, symmetry, memory limit 11.8 GiB` (with the kraftwerk
+/// engine: `dfs, 2 threads, kraftwerk engine, symmetry, protocol view, ...`).
 fn search_text(opts: &CheckOptions) -> String {
     use crate::limits::{bytes_text, thousands};
     let mut parts = vec![
@@ -644,8 +671,16 @@ fn search_text(opts: &CheckOptions) -> String {
             n => format!("{n} threads"),
         },
     ];
-    if opts.symmetry && opts.strategy == Strategy::Dfs {
+    let exhaustive = opts.strategy != Strategy::Simulation;
+    let kw = opts.engine == Engine::Kraftwerk && exhaustive;
+    if kw {
+        parts.push("kraftwerk engine".into());
+    }
+    if opts.symmetry && (opts.strategy == Strategy::Dfs || kw) {
         parts.push("symmetry".into());
+    }
+    if kw && opts.view == View::Protocol {
+        parts.push("protocol view".into());
     }
     if let Some(n) = opts.max_states {
         parts.push(format!("state limit {}", thousands(n as u64)));

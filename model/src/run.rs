@@ -3,6 +3,7 @@
 //! whether the search was complete.
 
 use crate::config::ModelConfig;
+pub use crate::engine::kw::View;
 use crate::limits::{thousands, Control, Guarded, Limits, STOP_PROPERTY};
 use crate::model::build;
 use crate::trace::{render_trace, Trace};
@@ -72,6 +73,11 @@ pub struct CheckOptions {
     pub progress: bool,
     /// Seed of the simulation strategy.
     pub seed: u64,
+    /// What of a state the kraftwerk engine tells states apart by
+    /// (stateright's engine counts its whole state). The default here is
+    /// stateright's view, so that counts compare; the command line's is
+    /// [`View::Protocol`].
+    pub view: View,
 }
 
 impl Default for CheckOptions {
@@ -88,6 +94,7 @@ impl Default for CheckOptions {
             memory_limit: None,
             progress: false,
             seed: 0,
+            view: View::Stateright,
         }
     }
 }

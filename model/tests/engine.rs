@@ -21,7 +21,7 @@ mod common;
 
 use common::{reconfig, small};
 use kraftwerk_model::config::{ModelConfig, NetworkKind, Plan, Protocol, Reconfig};
-use kraftwerk_model::engine::kw::{check_config, permute, Canonical, Symmetry};
+use kraftwerk_model::engine::kw::{check_config, permute, Canonical, Symmetry, View};
 use kraftwerk_model::engine::{fingerprint, Fingerprint, Options};
 use kraftwerk_model::model::{build, symmetry_classes, KwModel, KwState};
 use kraftwerk_model::run::{run, CheckOptions, Engine, RunResult, Status, Strategy};
@@ -41,7 +41,12 @@ fn stateright(cfg: &ModelConfig, symmetry: bool, max_states: Option<usize>) -> R
 }
 
 fn kraftwerk(cfg: &ModelConfig, symmetry: bool, threads: usize) -> RunResult {
+    kraftwerk_view(cfg, symmetry, threads, View::Stateright)
+}
+
+fn kraftwerk_view(cfg: &ModelConfig, symmetry: bool, threads: usize, view: View) -> RunResult {
     let opts = CheckOptions {
+        view,
         engine: Engine::Kraftwerk,
         strategy: Strategy::Dfs,
         symmetry,
@@ -121,6 +126,21 @@ fn reachable(m: &KwModel, limit: usize) -> Vec<KwState> {
 /// states: 981 instead of 991 on 2-voter Raft with a one-server change.
 /// Here each timer set is hashed as a sorted list (with its length).
 fn exact_fingerprint(s: &KwState) -> u64 {
+    exact_fingerprint_in(s, View::Stateright)
+}
+
+/// [`exact_fingerprint`] under `view`: under [`View::Protocol`], of the
+/// state with stateright's last delivered envelope cleared.
+fn exact_fingerprint_in(s: &KwState, view: View) -> u64 {
+    use stateright::actor::Network;
+    let cleared;
+    let network = match (&s.network, view) {
+        (Network::UnorderedDuplicating(set, _), View::Protocol) => {
+            cleared = Network::UnorderedDuplicating(set.clone(), None);
+            &cleared
+        }
+        (n, _) => n,
+    };
     let timers: Vec<Vec<_>> = s
         .timers_set
         .iter()
@@ -134,7 +154,7 @@ fn exact_fingerprint(s: &KwState) -> u64 {
         &s.actor_states,
         &s.history,
         timers,
-        &s.network,
+        network,
         &s.crashed,
         &s.actor_storages,
     ))
@@ -142,7 +162,7 @@ fn exact_fingerprint(s: &KwState) -> u64 {
 
 /// The number of symmetry classes of the reachable states, the naive way:
 /// the minimum exact fingerprint of every renaming of each state.
-fn orbits(cfg: &ModelConfig) -> usize {
+fn orbits(cfg: &ModelConfig, view: View) -> usize {
     let m = build(cfg);
     let perms = permutations(cfg, m.actors.len());
     reachable(&m, usize::MAX)
@@ -150,7 +170,7 @@ fn orbits(cfg: &ModelConfig) -> usize {
         .map(|s| {
             perms
                 .iter()
-                .map(|p| exact_fingerprint(&permute(s, p)))
+                .map(|p| exact_fingerprint_in(&permute(s, p), view))
                 .min()
                 .expect("the identity")
         })
@@ -198,7 +218,32 @@ fn cross_check(cfg: ModelConfig, orbit_check: bool) {
     assert_eq!(verdicts(&canonical[0]), verdicts(&sr_sym), "{name}");
     assert_eq!(verdicts(&canonical[1]), verdicts(&sr_sym), "{name}");
     if orbit_check {
-        assert_eq!(canonical[0].unique_states, orbits(&cfg), "{name}: classes");
+        assert_eq!(
+            canonical[0].unique_states,
+            orbits(&cfg, View::Stateright),
+            "{name}: classes"
+        );
+    }
+    // The protocol view: without symmetry, the reachable states with the
+    // last delivered envelope cleared; with it, their classes; the same
+    // verdicts as stateright's.
+    let m = build(&cfg);
+    let plain = reachable(&m, usize::MAX)
+        .iter()
+        .map(|s| exact_fingerprint_in(s, View::Protocol))
+        .collect::<HashSet<_>>()
+        .len();
+    let kw = kraftwerk_view(&cfg, false, 2, View::Protocol);
+    assert_eq!(kw.unique_states, plain, "{name}: protocol view");
+    assert_eq!(verdicts(&kw), verdicts(&sr), "{name}: protocol view");
+    let sym = kraftwerk_view(&cfg, true, 2, View::Protocol);
+    assert_eq!(verdicts(&sym), verdicts(&sr), "{name}: protocol view");
+    if orbit_check {
+        assert_eq!(
+            sym.unique_states,
+            orbits(&cfg, View::Protocol),
+            "{name}: protocol view classes"
+        );
     }
 }
 
@@ -425,7 +470,11 @@ fn symmetric(cfg: &ModelConfig) {
 /// configurations.
 #[test]
 fn canonical_count_does_not_depend_on_the_search_order() {
-    for cfg in [ModelConfig::default_raft(), ModelConfig::default_kraft()] {
+    for (cfg, view) in [
+        (ModelConfig::default_raft(), View::Stateright),
+        (ModelConfig::default_raft(), View::Protocol),
+        (ModelConfig::default_kraft(), View::Stateright),
+    ] {
         let m = build(&cfg);
         let runs: Vec<(usize, usize, Option<u64>)> =
             [(1, None), (2, None), (1, Some(1)), (2, Some(7))]
@@ -439,6 +488,7 @@ fn canonical_count_does_not_depend_on_the_search_order() {
                     let r = kraftwerk_model::engine::kw::check(
                         &m,
                         Symmetry::Canonical,
+                        view,
                         &opts,
                         |_, _| None,
                     )

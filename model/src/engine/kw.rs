@@ -217,13 +217,66 @@ impl Canonical {
 
 impl Fingerprint<KwState> for Canonical {
     fn fingerprint(&self, s: &KwState) -> u64 {
-        let candidates = Canonical::candidates(s);
+        Kw {
+            symmetric: true,
+            view: View::Stateright,
+        }
+        .fingerprint(s)
+    }
+}
+
+/// What of a state the engine tells states apart by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// stateright's whole state, for counts that must equal stateright's.
+    Stateright,
+    /// The state without stateright's record of the last message delivered
+    /// in a duplicating network (`Network::UnorderedDuplicating`'s second
+    /// field). No transition, boundary or property reads it: stateright
+    /// keeps it so that, in models that count a delivery which changes
+    /// nothing, the delivery still makes a new fingerprint; this model
+    /// drops such deliveries (`next_state` returns `None`). Two states that
+    /// differ only there have the same actions, the same successors (again
+    /// up to that field) and the same verdicts, so merging them is exact
+    /// for every property. Measured on the default Raft configuration: 7.1x
+    /// fewer states (26,753 symmetry classes instead of 190,478).
+    Protocol,
+}
+
+impl View {
+    /// The `--view` spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Stateright => "stateright",
+            View::Protocol => "protocol",
+        }
+    }
+}
+
+/// The engine's fingerprint: of the canonical form (`symmetric`) or of the
+/// state itself, under `view`. Without symmetry and under
+/// [`View::Stateright`] use [`super::Plain`], which is stateright's.
+#[derive(Clone, Copy, Debug)]
+pub struct Kw {
+    /// Canonical form over the server symmetry classes.
+    pub symmetric: bool,
+    /// What of the state counts.
+    pub view: View,
+}
+
+impl Fingerprint<KwState> for Kw {
+    fn fingerprint(&self, s: &KwState) -> u64 {
+        let last = self.view == View::Stateright;
         MEMO.with(|m| {
             let mut m = m.borrow_mut();
             let plain = Plain::of(s);
-            candidates
+            if !self.symmetric {
+                let keys: Vec<usize> = (0..s.actor_states.len()).collect();
+                return m.fingerprint(s, &plain, &keys, last);
+            }
+            Canonical::candidates(s)
                 .iter()
-                .map(|keys| m.fingerprint(s, &plain, keys))
+                .map(|keys| m.fingerprint(s, &plain, keys, last))
                 .min()
                 .expect("at least one candidate")
         })
@@ -244,7 +297,7 @@ impl Fingerprint<KwState> for Canonical {
 /// its length, so a timer that moves to a neighbour with no timers changes
 /// the fingerprint (stateright's does not: it merges such states).
 pub fn permuted_fingerprint(s: &KwState, keys: &[usize]) -> u64 {
-    MEMO.with(|m| m.borrow_mut().fingerprint(s, &Plain::of(s), keys))
+    MEMO.with(|m| m.borrow_mut().fingerprint(s, &Plain::of(s), keys, true))
 }
 
 /// The plain fingerprints of a state's parts (the keys of [`Memo`]),
@@ -290,7 +343,8 @@ const MEMO_ACTORS_MAX: usize = 1 << 16;
 const MEMO_PARTS_MAX: usize = 1 << 20;
 
 impl Memo {
-    fn fingerprint(&mut self, s: &KwState, plain: &Plain, keys: &[usize]) -> u64 {
+    /// `last`: whether the last delivered envelope counts ([`View`]).
+    fn fingerprint(&mut self, s: &KwState, plain: &Plain, keys: &[usize], last: bool) -> u64 {
         use std::hash::{Hash, Hasher};
         if self.actors.len() > MEMO_ACTORS_MAX {
             self.actors.clear();
@@ -340,11 +394,14 @@ impl Memo {
         let id = |x: Id| keys[usize::from(x)];
         let mut net = 0u64;
         match &s.network {
-            Network::UnorderedDuplicating(set, last) => {
+            Network::UnorderedDuplicating(set, delivered) => {
                 // The last delivered envelope is part of stateright's state.
-                last.as_ref()
-                    .map(|e| (id(e.src), id(e.dst), e.msg.rewrite(plan())))
-                    .hash(&mut h);
+                if last {
+                    delivered
+                        .as_ref()
+                        .map(|e| (id(e.src), id(e.dst), e.msg.rewrite(plan())))
+                        .hash(&mut h);
+                }
                 for (e, &p) in set.iter().zip(&plain.envelopes) {
                     net = net.wrapping_add(self.part(p, code, || {
                         mix(fingerprint(&(id(e.src), id(e.dst), e.msg.rewrite(plan()))))
@@ -393,27 +450,40 @@ pub enum Symmetry {
     Representative,
 }
 
-/// Checks `model`; `poll` as in [`super::check`].
+/// Checks `model` under `view`; `poll` as in [`super::check`].
 pub fn check(
     model: &KwModel,
     symmetry: Symmetry,
+    view: View,
     opts: &Options,
     poll: impl FnMut(&super::Stats, std::time::Duration) -> Option<String>,
 ) -> Result<super::Report<KwModel>, String> {
-    match symmetry {
-        Symmetry::Off => super::check(model, &super::Plain, opts, poll),
-        Symmetry::Canonical => super::check(model, &Canonical, opts, poll),
-        Symmetry::Representative => super::check(model, &super::ViaRepresentative, opts, poll),
+    match (symmetry, view) {
+        (Symmetry::Off, View::Stateright) => super::check(model, &super::Plain, opts, poll),
+        (Symmetry::Representative, View::Stateright) => {
+            super::check(model, &super::ViaRepresentative, opts, poll)
+        }
+        (Symmetry::Representative, View::Protocol) => {
+            Err("stateright's Representative symmetry counts stateright's view only".into())
+        }
+        (Symmetry::Off | Symmetry::Canonical, view) => {
+            let fp = Kw {
+                symmetric: symmetry == Symmetry::Canonical,
+                view,
+            };
+            super::check(model, &fp, opts, poll)
+        }
     }
 }
 
-/// Builds and checks `cfg` (a convenience for tests and benchmarks).
+/// Builds and checks `cfg` under stateright's view (a convenience for
+/// tests and benchmarks that compare counts with stateright's).
 pub fn check_config(
     cfg: &crate::config::ModelConfig,
     symmetry: Symmetry,
     opts: &Options,
 ) -> Result<super::Report<KwModel>, String> {
-    check(&build(cfg), symmetry, opts, |_, _| None)
+    check(&build(cfg), symmetry, View::Stateright, opts, |_, _| None)
 }
 
 /// Unique states, states, max depth and discoveries, as `run` collects them.
@@ -450,7 +520,7 @@ pub fn run_dfs(
     };
     let mut last_print = Instant::now();
     let mut last_states = 0usize;
-    let r = check(model, symmetry, &options, |stats, _| {
+    let r = check(model, symmetry, opts.view, &options, |stats, _| {
         if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
             let states = stats.states.load(Relaxed);
             let rate = (states - last_states) as f64 / last_print.elapsed().as_secs_f64();
