@@ -171,6 +171,10 @@ struct CheckerFlags {
     /// that counts equal stateright's).
     #[arg(long)]
     view: Option<String>,
+    /// Partial-order reduction in the kraftwerk engine: sleep-sets (prunes
+    /// transitions between independent actors, never states) or off.
+    #[arg(long)]
+    por: Option<String>,
     /// The shortest counterexample: breadth-first search on one thread.
     #[arg(long)]
     shortest: bool,
@@ -427,7 +431,23 @@ impl CheckerFlags {
                 "--view applies to exhaustive searches, not to --strategy simulation".into(),
             );
         }
+        let sleep_sets = match (self.por.as_deref(), engine) {
+            (None | Some("off"), _) => false,
+            (Some("sleep-sets"), Engine::Kraftwerk) => true,
+            (Some("sleep-sets"), Engine::Stateright) => {
+                return Err("--por sleep-sets needs --engine kraftwerk".into())
+            }
+            (Some(p), _) => {
+                return Err(format!(
+                    "unknown partial-order reduction '{p}' (expected sleep-sets or off)"
+                ))
+            }
+        };
+        if sleep_sets && view == View::Stateright {
+            return Err("--por sleep-sets needs --view protocol (in stateright's view no two deliveries commute)".into());
+        }
         Ok(CheckOptions {
+            sleep_sets,
             view,
             engine,
             threads,
@@ -681,6 +701,9 @@ fn search_text(opts: &CheckOptions) -> String {
     }
     if kw && opts.view == View::Protocol {
         parts.push("protocol view".into());
+    }
+    if kw && opts.sleep_sets {
+        parts.push("sleep sets".into());
     }
     if let Some(n) = opts.max_states {
         parts.push(format!("state limit {}", thousands(n as u64)));

@@ -78,6 +78,9 @@ pub struct CheckOptions {
     /// stateright's view, so that counts compare; the command line's is
     /// [`View::Protocol`].
     pub view: View,
+    /// Partial-order reduction by sleep sets in the kraftwerk engine
+    /// (prunes transitions, never states).
+    pub sleep_sets: bool,
 }
 
 impl Default for CheckOptions {
@@ -95,6 +98,7 @@ impl Default for CheckOptions {
             progress: false,
             seed: 0,
             view: View::Stateright,
+            sleep_sets: false,
         }
     }
 }

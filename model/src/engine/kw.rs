@@ -32,7 +32,9 @@
 //! counts moved with the search order (193,978-194,103 on the default Raft
 //! configuration).
 
-use super::{fingerprint, Fingerprint, Options};
+use super::{fingerprint, Fingerprint, Frame, Options};
+use crate::actor::Msg;
+use kraftwerk_specs::node::Timer;
 use crate::actor::ActorState;
 use crate::model::{build, KwModel, KwState};
 use kraftwerk_specs::types::NodeId;
@@ -266,20 +268,118 @@ pub struct Kw {
 
 impl Fingerprint<KwState> for Kw {
     fn fingerprint(&self, s: &KwState) -> u64 {
+        self.framed(s).0
+    }
+
+    fn framed(&self, s: &KwState) -> (u64, Frame) {
         let last = self.view == View::Stateright;
         MEMO.with(|m| {
             let mut m = m.borrow_mut();
             let plain = Plain::of(s);
             if !self.symmetric {
                 let keys: Vec<usize> = (0..s.actor_states.len()).collect();
-                return m.fingerprint(s, &plain, &keys, last);
+                return (m.fingerprint(s, &plain, &keys, last), Frame::Identity);
             }
-            Canonical::candidates(s)
-                .iter()
-                .map(|keys| m.fingerprint(s, &plain, keys, last))
-                .min()
-                .expect("at least one candidate")
+            let mut best: Option<(u64, Vec<usize>, bool)> = None;
+            for keys in Canonical::candidates(s) {
+                let f = m.fingerprint(s, &plain, &keys, last);
+                match &mut best {
+                    Some((b, _, tied)) if f == *b => *tied = true,
+                    Some((b, _, _)) if f > *b => {}
+                    _ => best = Some((f, keys, false)),
+                }
+            }
+            let (f, keys, tied) = best.expect("at least one candidate");
+            let frame = if tied {
+                Frame::Ambiguous
+            } else if keys.iter().enumerate().all(|(i, &k)| i == k) {
+                Frame::Identity
+            } else {
+                Frame::Keys(keys)
+            };
+            (f, frame)
         })
+    }
+}
+
+/// Which of the model's actions commute ([`super::Independence`]).
+///
+/// Footprints: a bit per actor, and one for KRaft's ghost record of a high
+/// watermark advertised lower than an earlier one (the only part of the
+/// ghost history whose update depends on the order of two sends: every
+/// other part is a union, a maximum or a minimum).
+/// - A delivery to `dst`: `dst`; in a network that counts copies or keeps
+///   order, also `src` (its sends add copies of envelopes from `src`, and
+///   the boundary allows one copy); a KRaft Fetch (answered by a
+///   FetchResponse) also the high-watermark bit.
+/// - A drop: `src` and `dst` (a send of the same envelope undoes it).
+/// - A timeout: its actor.
+/// - A crash or a restart: everything (the crash bound is global).
+pub struct Independence {
+    duplicating: bool,
+    kraft: bool,
+}
+
+const HWM_GHOST: u64 = 1 << 63;
+
+impl Independence {
+    /// The relation for `model`'s network and protocol.
+    pub fn of(model: &KwModel) -> Independence {
+        Independence {
+            duplicating: matches!(model.init_network, Network::UnorderedDuplicating(..)),
+            kraft: model.cfg.protocol == crate::config::Protocol::Kraft,
+        }
+    }
+}
+
+fn bit(id: Id) -> u64 {
+    1u64 << (usize::from(id) % 63)
+}
+
+impl super::Independence<KwModel> for Independence {
+    fn footprint(&self, a: &stateright::actor::ActorModelAction<Msg, Timer, ()>) -> u64 {
+        use stateright::actor::ActorModelAction as A;
+        match a {
+            A::Deliver { src, dst, msg } => {
+                let mut f = bit(*dst);
+                if !self.duplicating {
+                    f |= bit(*src);
+                }
+                if self.kraft && matches!(msg.0, kraftwerk_specs::message::Message::Fetch(_)) {
+                    f |= HWM_GHOST;
+                }
+                f
+            }
+            A::Drop(e) => bit(e.src) | bit(e.dst),
+            A::Timeout(id, _) => bit(*id),
+            A::Crash(_) | A::Recover(_) | A::SelectRandom { .. } => u64::MAX,
+        }
+    }
+
+    fn action_id(
+        &self,
+        frame: &Frame,
+        a: &stateright::actor::ActorModelAction<Msg, Timer, ()>,
+    ) -> u64 {
+        use stateright::actor::ActorModelAction as A;
+        let keys = match frame {
+            Frame::Keys(k) => Some(k),
+            Frame::Identity => None,
+            Frame::Ambiguous => unreachable!("no action names in an ambiguous frame"),
+        };
+        let id = |x: &Id| keys.map_or(usize::from(*x), |k| k[usize::from(*x)]);
+        let msg = |m: &Msg| match keys {
+            None => fingerprint(m),
+            Some(k) => fingerprint(&m.rewrite(&RewritePlan::<Id, _>::from_values_to_sort(k))),
+        };
+        match a {
+            A::Deliver { src, dst, msg: m } => fingerprint(&(0u8, id(src), id(dst), msg(m))),
+            A::Drop(e) => fingerprint(&(1u8, id(&e.src), id(&e.dst), msg(&e.msg))),
+            A::Timeout(x, t) => fingerprint(&(2u8, id(x), t)),
+            A::Crash(x) => fingerprint(&(3u8, id(x))),
+            A::Recover(x) => fingerprint(&(4u8, id(x))),
+            A::SelectRandom { actor, key, .. } => fingerprint(&(5u8, id(actor), key)),
+        }
     }
 }
 
@@ -455,23 +555,30 @@ pub fn check(
     model: &KwModel,
     symmetry: Symmetry,
     view: View,
+    sleep_sets: bool,
     opts: &Options,
     poll: impl FnMut(&super::Stats, std::time::Duration) -> Option<String>,
 ) -> Result<super::Report<KwModel>, String> {
+    let independence = Independence::of(model);
+    let por: Option<&dyn super::Independence<KwModel>> = sleep_sets.then_some(&independence);
+    if sleep_sets && symmetry == Symmetry::Off && view == View::Stateright {
+        return Err("sleep sets need the protocol view (stateright's records the last delivery, so no two deliveries commute)".into());
+    }
     match (symmetry, view) {
-        (Symmetry::Off, View::Stateright) => super::check(model, &super::Plain, opts, poll),
-        (Symmetry::Representative, View::Stateright) => {
-            super::check(model, &super::ViaRepresentative, opts, poll)
+        (Symmetry::Off, View::Stateright) => super::check(model, &super::Plain, por, opts, poll),
+        (Symmetry::Representative, View::Stateright) if !sleep_sets => {
+            super::check(model, &super::ViaRepresentative, None, opts, poll)
         }
-        (Symmetry::Representative, View::Protocol) => {
-            Err("stateright's Representative symmetry counts stateright's view only".into())
-        }
+        (Symmetry::Representative, _) => Err(
+            "stateright's Representative symmetry counts stateright's view only, without sleep sets"
+                .into(),
+        ),
         (Symmetry::Off | Symmetry::Canonical, view) => {
             let fp = Kw {
                 symmetric: symmetry == Symmetry::Canonical,
                 view,
             };
-            super::check(model, &fp, opts, poll)
+            super::check(model, &fp, por, opts, poll)
         }
     }
 }
@@ -483,7 +590,7 @@ pub fn check_config(
     symmetry: Symmetry,
     opts: &Options,
 ) -> Result<super::Report<KwModel>, String> {
-    check(&build(cfg), symmetry, View::Stateright, opts, |_, _| None)
+    check(&build(cfg), symmetry, View::Stateright, false, opts, |_, _| None)
 }
 
 /// Unique states, states, max depth and discoveries, as `run` collects them.
@@ -520,7 +627,7 @@ pub fn run_dfs(
     };
     let mut last_print = Instant::now();
     let mut last_states = 0usize;
-    let r = check(model, symmetry, opts.view, &options, |stats, _| {
+    let r = check(model, symmetry, opts.view, opts.sleep_sets, &options, |stats, _| {
         if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
             let states = stats.states.load(Relaxed);
             let rate = (states - last_states) as f64 / last_print.elapsed().as_secs_f64();

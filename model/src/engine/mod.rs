@@ -68,6 +68,44 @@ pub const POLL: Duration = Duration::from_millis(50);
 pub trait Fingerprint<S>: Sync {
     /// The state's 64-bit fingerprint.
     fn fingerprint(&self, state: &S) -> u64;
+
+    /// The fingerprint and the [`Frame`] that maps the state's ids onto
+    /// those of the form it was fingerprinted in (sleep sets store actions
+    /// in that form).
+    fn framed(&self, state: &S) -> (u64, Frame) {
+        (self.fingerprint(state), Frame::Identity)
+    }
+}
+
+/// How a state's ids map onto its fingerprinted form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// The state is its own form (no symmetry, or the identity renaming).
+    Identity,
+    /// The server at old index `i` goes to `keys[i]`.
+    Keys(Vec<usize>),
+    /// More than one renaming gives the form (it has a non-trivial
+    /// automorphism): actions cannot be named in it, so such a state keeps
+    /// no sleep set.
+    Ambiguous,
+}
+
+/// Which actions commute, for partial-order reduction by sleep sets
+/// (Godefroid 1996, ch. 5, with state caching: a state revisited with a
+/// smaller sleep set explores what it slept through the first time).
+///
+/// Two actions with disjoint footprints must commute wherever both are
+/// enabled: either order gives the same state (up to the fingerprint), and
+/// neither enables, disables or moves out of the boundary the other. Sleep
+/// sets then prune transitions only, never states: every reachable state
+/// is visited and every property evaluated on it.
+pub trait Independence<M: Model>: Sync {
+    /// The resources `action` reads or writes, as bits (`u64::MAX`:
+    /// everything).
+    fn footprint(&self, action: &M::Action) -> u64;
+    /// A name of `action` that does not depend on the state it is taken
+    /// in, with ids renamed by `frame` (never [`Frame::Ambiguous`]).
+    fn action_id(&self, frame: &Frame, action: &M::Action) -> u64;
 }
 
 /// The fixed-seed hasher of the engine's fingerprints.
@@ -102,6 +140,10 @@ pub struct ViaRepresentative;
 impl<S: Hash + stateright::Representative> Fingerprint<S> for ViaRepresentative {
     fn fingerprint(&self, state: &S) -> u64 {
         fingerprint(&state.representative())
+    }
+
+    fn framed(&self, state: &S) -> (u64, Frame) {
+        (self.fingerprint(state), Frame::Ambiguous)
     }
 }
 
@@ -222,10 +264,43 @@ impl Trail {
     }
 }
 
-struct Job<S> {
+struct Job<S, A> {
     state: S,
     trail: Arc<Trail>,
     depth: usize,
+    /// Sleep set: actions (with their footprints) not to take here.
+    sleep: Vec<(A, u64)>,
+    /// A revisit: explore only the actions so named (in `frame`); its
+    /// properties were evaluated at the first visit.
+    only: Option<Box<[u64]>>,
+    frame: Frame,
+}
+
+/// The sleep sets of visited states, by fingerprint, as action names in
+/// the state's frame; a state whose sleep set is empty has no entry. The
+/// stripe lock is held over the visited-set insert and the update, so that
+/// a revisit never misses a first visit's sleep set.
+struct Sleeps {
+    stripes: Vec<Mutex<ahash::AHashMap<u64, Box<[u64]>>>>,
+}
+
+impl Sleeps {
+    fn new() -> Sleeps {
+        Sleeps {
+            stripes: (0..256).map(|_| Mutex::new(Default::default())).collect(),
+        }
+    }
+}
+
+/// What to do with a generated successor under sleep sets.
+enum Visit {
+    /// First visit: explore it with its sleep set.
+    New,
+    /// Revisit: explore these actions (the stored sleep set minus the new
+    /// one).
+    Again(Box<[u64]>),
+    /// Nothing new to explore.
+    Skip,
 }
 
 /// State shared by the workers.
@@ -242,13 +317,15 @@ struct Shared<'a, M: Model, F> {
     stop: AtomicBool,
     cut: Mutex<Option<Cut>>,
     depth_cut: AtomicBool,
-    global: Mutex<Global<M::State>>,
+    global: Mutex<Global<M::State, M::Action>>,
+    por: Option<&'a dyn Independence<M>>,
+    sleeps: Sleeps,
     wake: Condvar,
     hungry: AtomicUsize,
 }
 
-struct Global<S> {
-    jobs: Vec<Job<S>>,
+struct Global<S, A> {
+    jobs: Vec<Job<S, A>>,
     idle: usize,
     done: bool,
 }
@@ -261,13 +338,14 @@ struct Global<S> {
 pub fn check<M, F>(
     model: &M,
     fp: &F,
+    por: Option<&dyn Independence<M>>,
     opts: &Options,
     mut poll: impl FnMut(&Stats, Duration) -> Option<String>,
 ) -> Result<Report<M>, String>
 where
     M: Model + Sync,
     M::State: Clone + Hash + PartialEq + Send + Sync,
-    M::Action: Clone + PartialEq,
+    M::Action: Clone + PartialEq + Send + Sync,
     F: Fingerprint<M::State>,
 {
     let properties = model.properties();
@@ -303,6 +381,8 @@ where
         }),
         wake: Condvar::new(),
         hungry: AtomicUsize::new(0),
+        por,
+        sleeps: Sleeps::new(),
     };
     let threads = opts.threads.max(1);
     let mut first = Vec::new();
@@ -326,6 +406,9 @@ where
                 parent: None,
             }),
             depth: 1,
+            sleep: Vec::new(),
+            only: None,
+            frame: Frame::Identity,
         });
     }
     std::thread::scope(|scope| {
@@ -431,9 +514,10 @@ where
         .ok_or_else(|| "a discovery's path cannot be rebuilt".to_string())
 }
 
-fn worker<M, F>(shared: &Shared<'_, M, F>, mut local: Vec<Job<M::State>>, threads: usize)
+fn worker<M, F>(shared: &Shared<'_, M, F>, mut local: Vec<Job<M::State, M::Action>>, threads: usize)
 where
     M: Model,
+    M::Action: Clone + PartialEq + Send + Sync,
     M::State: Clone + Hash,
     F: Fingerprint<M::State>,
 {
@@ -477,9 +561,10 @@ where
 /// contiguous chunk per thread, each thread expands its chunk in order, and
 /// the next level is the chunks' successors in chunk order (on one thread:
 /// a FIFO queue, stateright's order).
-fn bfs<M, F>(shared: &Shared<'_, M, F>, mut frontier: Vec<Job<M::State>>, threads: usize)
+fn bfs<M, F>(shared: &Shared<'_, M, F>, mut frontier: Vec<Job<M::State, M::Action>>, threads: usize)
 where
     M: Model + Sync,
+    M::Action: Clone + PartialEq + Send + Sync,
     M::State: Clone + Hash + Send + Sync,
     F: Fingerprint<M::State>,
 {
@@ -492,13 +577,13 @@ where
             1
         };
         let size = frontier.len().div_ceil(chunks);
-        let mut parts: Vec<Vec<Job<M::State>>> = Vec::with_capacity(chunks);
+        let mut parts: Vec<Vec<Job<M::State, M::Action>>> = Vec::with_capacity(chunks);
         while frontier.len() > size {
             parts.push(frontier.split_off(frontier.len() - size));
         }
         parts.push(frontier);
         parts.reverse();
-        let expand_all = |part: Vec<Job<M::State>>| -> (Vec<Job<M::State>>, bool) {
+        let expand_all = |part: Vec<Job<M::State, M::Action>>| -> (Vec<Job<M::State, M::Action>>, bool) {
             let mut next = Vec::new();
             let mut actions = Vec::new();
             for (k, job) in part.into_iter().enumerate() {
@@ -514,7 +599,7 @@ where
             }
             (next, true)
         };
-        let results: Vec<(Vec<Job<M::State>>, bool)> = if parts.len() == 1 {
+        let results: Vec<(Vec<Job<M::State, M::Action>>, bool)> = if parts.len() == 1 {
             parts.into_iter().map(expand_all).collect()
         } else {
             std::thread::scope(|scope| {
@@ -537,7 +622,7 @@ where
 
 /// Takes work from the shared pool, waiting for it; `None` when the search
 /// is over (everyone idle and the pool empty, or a stop).
-fn take<M: Model, F>(shared: &Shared<'_, M, F>, threads: usize) -> Option<Vec<Job<M::State>>> {
+fn take<M: Model, F>(shared: &Shared<'_, M, F>, threads: usize) -> Option<Vec<Job<M::State, M::Action>>> {
     let mut g = shared.global.lock().expect("global");
     loop {
         if g.done || shared.stop.load(Ordering::Relaxed) {
@@ -602,13 +687,14 @@ fn count_one<M: Model, F>(shared: &Shared<'_, M, F>, max: usize) -> bool {
 /// when the state limit stopped the search.
 fn expand<M, F>(
     shared: &Shared<'_, M, F>,
-    job: Job<M::State>,
-    local: &mut Vec<Job<M::State>>,
+    job: Job<M::State, M::Action>,
+    local: &mut Vec<Job<M::State, M::Action>>,
     actions: &mut Vec<M::Action>,
 ) -> bool
 where
     M: Model,
     M::State: Clone + Hash,
+    M::Action: Clone + PartialEq,
     F: Fingerprint<M::State>,
 {
     let model = shared.model;
@@ -620,7 +706,8 @@ where
         shared.depth_cut.store(true, Ordering::Relaxed);
         return true;
     }
-    if shared.discovered.load(Ordering::Relaxed) < shared.properties.len() {
+    if job.only.is_none() && shared.discovered.load(Ordering::Relaxed) < shared.properties.len()
+    {
         for (i, p) in shared.properties.iter().enumerate() {
             let hit = match p.expectation {
                 Expectation::Always => !(p.condition)(model, &job.state),
@@ -644,7 +731,22 @@ where
     let first_new = local.len();
     let mut generated = 0;
     let limit = shared.opts.max_states;
+    // Sleep sets: the actions taken here so far, with their footprints.
+    let mut taken: Vec<(M::Action, u64)> = Vec::new();
     for (index, action) in actions.drain(..).enumerate() {
+        let mut footprint = 0;
+        if let Some(por) = shared.por {
+            if job.sleep.iter().any(|(a, _)| *a == action) {
+                continue;
+            }
+            if let Some(only) = &job.only {
+                if !only.contains(&por.action_id(&job.frame, &action)) {
+                    continue;
+                }
+            }
+            footprint = por.footprint(&action);
+        }
+        let kept = shared.por.map(|_| action.clone());
         let Some(next) = model.next_state(&job.state, action) else {
             continue;
         };
@@ -659,9 +761,33 @@ where
             }
             None => generated += 1,
         }
-        if !shared.seen.insert(shared.fp.fingerprint(&next)) {
-            continue;
-        }
+        let (fp, frame) = shared.fp.framed(&next);
+        let (sleep, only) = match (shared.por, kept) {
+            (Some(por), Some(action)) => {
+                let mut sleep: Vec<(M::Action, u64)> = job
+                    .sleep
+                    .iter()
+                    .chain(taken.iter())
+                    .filter(|(_, f)| f & footprint == 0)
+                    .cloned()
+                    .collect();
+                taken.push((action, footprint));
+                if frame == Frame::Ambiguous {
+                    sleep.clear();
+                }
+                match visit(shared, por, fp, &frame, &sleep) {
+                    Visit::New => (sleep, None),
+                    Visit::Again(only) => (sleep, Some(only)),
+                    Visit::Skip => continue,
+                }
+            }
+            _ => {
+                if !shared.seen.insert(fp) {
+                    continue;
+                }
+                (Vec::new(), None)
+            }
+        };
         local.push(Job {
             state: next,
             trail: Arc::new(Trail {
@@ -669,6 +795,9 @@ where
                 parent: Some(job.trail.clone()),
             }),
             depth: job.depth + 1,
+            sleep,
+            only,
+            frame,
         });
     }
     stats.states.fetch_add(generated, Ordering::Relaxed);
@@ -676,6 +805,53 @@ where
         shuffle(&mut local[first_new..], seed ^ fingerprint(&job.state));
     }
     true
+}
+
+/// The visited-set insert and sleep-set update of a successor `fp` reached
+/// with sleep set `sleep` (empty when `frame` is ambiguous).
+fn visit<M, F>(
+    shared: &Shared<'_, M, F>,
+    por: &dyn Independence<M>,
+    fp: u64,
+    frame: &Frame,
+    sleep: &[(M::Action, u64)],
+) -> Visit
+where
+    M: Model,
+{
+    let names = |sleep: &[(M::Action, u64)]| -> Vec<u64> {
+        if *frame == Frame::Ambiguous {
+            return Vec::new();
+        }
+        sleep.iter().map(|(a, _)| por.action_id(frame, a)).collect()
+    };
+    let stripe = &shared.sleeps.stripes[(fp >> 56) as usize];
+    let mut map = stripe.lock().expect("sleep sets");
+    if shared.seen.insert(fp) {
+        if !sleep.is_empty() {
+            map.insert(fp, names(sleep).into_boxed_slice());
+        }
+        return Visit::New;
+    }
+    let Some(stored) = map.get(&fp) else {
+        return Visit::Skip;
+    };
+    let now = names(sleep);
+    let missing: Vec<u64> = stored.iter().copied().filter(|x| !now.contains(x)).collect();
+    if missing.is_empty() {
+        return Visit::Skip;
+    }
+    let kept: Vec<u64> = stored.iter().copied().filter(|x| now.contains(x)).collect();
+    if kept.is_empty() {
+        map.remove(&fp);
+    } else {
+        map.insert(fp, kept.into_boxed_slice());
+    }
+    if *frame == Frame::Ambiguous {
+        // Cannot name the actions: explore everything again.
+        return Visit::New;
+    }
+    Visit::Again(missing.into_boxed_slice())
 }
 
 /// A deterministic Fisher-Yates shuffle (splitmix64 steps).
