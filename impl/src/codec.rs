@@ -21,8 +21,9 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The wire format version; a frame of another version is dropped.
-pub const VERSION: u16 = 1;
+/// The wire format version; a frame of another version is dropped. 2:
+/// EndQuorumEpoch's preferred successors are ranks of tied voters.
+pub const VERSION: u16 = 2;
 /// The largest frame accepted or sent (16 MiB).
 pub const MAX_FRAME: usize = 16 << 20;
 const HEADER: usize = 2 + 8;

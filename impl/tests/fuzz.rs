@@ -37,6 +37,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde::{de::DeserializeOwned, Serialize};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
@@ -423,12 +424,16 @@ fn message() -> impl Strategy<Value = Message> {
                 })
             }),
         term().prop_map(|epoch| Message::BeginQuorumEpoch(BeginQuorumEpoch { epoch })),
-        (term(), prop::collection::vec(node(), 0..4)).prop_map(|(epoch, preferred_successors)| {
-            Message::EndQuorumEpoch(EndQuorumEpoch {
-                epoch,
-                preferred_successors,
-            })
-        }),
+        (
+            term(),
+            prop::collection::vec(prop::collection::btree_set(node(), 1..3), 0..3)
+        )
+            .prop_map(|(epoch, preferred_successors)| {
+                Message::EndQuorumEpoch(EndQuorumEpoch {
+                    epoch,
+                    preferred_successors,
+                })
+            }),
         (index(), term(), term()).prop_map(
             |(fetch_offset, last_fetched_epoch, current_leader_epoch)| {
                 Message::Fetch(Fetch {
@@ -717,7 +722,10 @@ fn lying_counts_at_every_offset() {
         }),
         Message::EndQuorumEpoch(EndQuorumEpoch {
             epoch: Term(2),
-            preferred_successors: vec![NodeId(2), NodeId(3)],
+            preferred_successors: vec![
+                BTreeSet::from([NodeId(2), NodeId(3)]),
+                BTreeSet::from([NodeId(1)]),
+            ],
         }),
     ];
     let clients = [
@@ -765,7 +773,7 @@ fn a_lying_length_prefix_reserves_nothing() {
     for len in [MAX_FRAME as u32, MAX_FRAME as u32 / 2, 1 << 20] {
         let bytes = [
             &len.to_le_bytes()[..],
-            &[1, 0],
+            &VERSION.to_le_bytes(),
             &CLUSTER.to_le_bytes(),
             &[7; 10],
         ]

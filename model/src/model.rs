@@ -89,16 +89,11 @@ const _: () = assert!(
 /// a contiguous range of ids in increasing order; otherwise every server
 /// gets its own class (no symmetry).
 ///
-/// KRaft with check-quorum is not symmetric: a resigning leader lists its
-/// preferred successors by end offset with ties broken by id, and only the
-/// first campaigns at once (`kraft::Node::resign`), so renaming two tied
-/// voters changes who campaigns. Every server is then its own class (found
-/// by the engine's symmetry test: the successors of a renamed state must be
-/// the renamed successors).
+/// KRaft with check-quorum is symmetric too: a resigning leader ranks its
+/// preferred successors by end offset and tied voters share a rank
+/// (`kraft::Node::resign`), so no id decides who campaigns (the engine's
+/// symmetry test `kraft_check_quorum_is_symmetric` checks it).
 pub fn symmetry_classes(cfg: &ModelConfig) -> Vec<u8> {
-    if cfg.protocol == Protocol::Kraft && cfg.check_quorum {
-        return (0..cfg.nodes() as u8).collect();
-    }
     let named: Vec<u32> = cfg
         .changes
         .requests()

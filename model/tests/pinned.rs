@@ -91,8 +91,7 @@ fn raft_production_two_servers_two_terms_one_crash() {
 #[test]
 fn kraft_production_two_voters_is_the_suites_run() {
     // The standard suite's production KRaft run (pre-vote and check-quorum
-    // on; no symmetry under check-quorum). Depth-first only, to keep the
-    // test short.
+    // on). Depth-first with symmetry only, to keep the test short.
     let suite = kraftwerk_model::cli::default_suite();
     let cfg = ModelConfig {
         servers: 2,
@@ -102,7 +101,7 @@ fn kraft_production_two_voters_is_the_suites_run() {
     assert!(suite.contains(&cfg), "{}", cfg.describe());
     let r = check(&cfg, Strategy::Dfs, true);
     assert_as_expected(&r);
-    assert_eq!(r.unique_states, 850_992);
+    assert_eq!(r.unique_states, 425_661);
 }
 
 #[test]
@@ -140,8 +139,7 @@ fn kraft_voter_and_observer() {
 fn kraft_check_quorum_resignation_is_reachable() {
     // Two voters, two epochs, check-quorum: a leader resigns (EndQuorumEpoch)
     // and a later epoch gets a leader. Depth-first with symmetry only, to
-    // keep the test short (symmetry is off under check-quorum: see
-    // `symmetry_classes`).
+    // keep the test short.
     let cfg = ModelConfig {
         check_quorum: true,
         ..small(Protocol::Kraft, 2, 2)
@@ -152,7 +150,7 @@ fn kraft_check_quorum_resignation_is_reachable() {
         .properties
         .iter()
         .any(|p| p.name == "leader-resigned-and-replaced" && p.status == Status::Found));
-    assert_eq!(r.unique_states, 944_424);
+    assert_eq!(r.unique_states, 472_227);
 }
 
 /// A membership-change configuration: servers the plan names are classes

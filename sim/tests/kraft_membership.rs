@@ -252,7 +252,21 @@ fn joint_add_then_remove_the_leader_resigns_and_the_added_voter_votes() {
     assert!(!c.node(0).is_voter());
     assert!(!c.armed(0, Timer::Heartbeat) && !c.armed(0, Timer::Election));
     assert!(c.armed(0, Timer::Fetch));
-    // Its EndQuorumEpoch made the best voter campaign at once, and win.
+    // Its EndQuorumEpoch ranks n2 and n3 first, together (both hold C_new;
+    // n1 had fetched less), so neither campaigns at once; the first
+    // election timer to fire (n2's) wins.
+    assert_eq!(c.leader(), None);
+    for id in 1..4 {
+        assert_eq!(
+            c.node(id).state,
+            State::Follower { leader: NodeId(0) },
+            "n{id}"
+        );
+    }
+    assert!(c.node(1).log.last_index() < c.node(2).log.last_index());
+    assert_eq!(c.node(2).log.last_index(), c.node(3).log.last_index());
+    c.fire(2, Timer::Election);
+    c.settle();
     c.rounds(3);
     let l2 = c.leader().expect("a leader of epoch 2");
     assert_ne!(l2, 0);
@@ -284,7 +298,7 @@ fn joint_add_then_remove_the_leader_resigns_and_the_added_voter_votes() {
 }
 
 #[test]
-fn the_removed_leader_sends_end_quorum_epoch_and_the_best_voter_campaigns() {
+fn the_removed_leader_sends_end_quorum_epoch_and_a_tied_voter_campaigns_on_its_timer() {
     let mut c = K::new(&[0, 1, 2], &[], Mode::Joint);
     c.elect(0);
     // The request as a message: a follower ignores it, the leader takes it.
@@ -306,10 +320,17 @@ fn the_removed_leader_sends_end_quorum_epoch_and_the_best_voter_campaigns() {
     assert_eq!(c.conf(0), &joint(&[0, 1, 2], &[1, 2]));
     c.settle();
     // The voters fetch the joint configuration, then C_new, whose commit
-    // makes n0 resign; EndQuorumEpoch makes n1 campaign, and it wins.
+    // makes n0 resign. EndQuorumEpoch ranks n1 and n2 together (both
+    // caught up), so neither campaigns at once (both would: each would
+    // vote for itself and split epoch 2); the first election timer to fire
+    // (n2's) wins.
     c.rounds(4);
     assert!(c.resigned(1));
     assert!(c.replied(req(0)));
+    assert_eq!(c.leader(), None);
+    c.fire(2, Timer::Election);
+    c.settle();
+    c.rounds(1);
     let l2 = c.leader().expect("a leader of epoch 2");
     assert_ne!(l2, 0);
     assert_eq!(c.node(l2).epoch(), Term(2));

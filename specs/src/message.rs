@@ -12,6 +12,7 @@
 
 use crate::types::{Entry, Epoch, LogIndex, NodeId, RenameNodes, RequestId, Term};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// Raft RequestVote (Figure 2): a candidate asks for a vote in `term`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -158,13 +159,48 @@ pub struct BeginQuorumEpoch {
 
 /// KRaft EndQuorumEpoch: the sender, leader of `epoch`, resigns and asks the
 /// voters to elect a successor now instead of waiting for a timeout.
+///
+/// Kafka sends `preferredSuccessors` as one list ordered by how far each
+/// voter had fetched, ties broken by id, and each follower backs off by its
+/// position in it, so the first campaigns at once. Here voters that had
+/// fetched equally far share a rank instead: they are equally good
+/// successors, and an order among them would say only which id is lower.
+/// That keeps the protocol symmetric under a renaming of the servers (the
+/// model's symmetry reduction relies on it; a rank is a set, so renaming a
+/// message gives what the renamed leader would have sent), and a
+/// flattened ranking is still a list of the same voters, best first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EndQuorumEpoch {
     /// The resigning leader's epoch.
     pub epoch: Epoch,
-    /// Voters ordered by how far they had fetched, best first; the first
-    /// one campaigns at once. Empty: every follower campaigns at once.
-    pub preferred_successors: Vec<NodeId>,
+    /// Voters ranked by how far they had fetched, best rank first; the
+    /// voters of one rank had fetched equally far. A first rank of one
+    /// voter campaigns at once; tied ones wait for their timers. Empty:
+    /// every follower campaigns at once.
+    #[serde(deserialize_with = "ranks_in_order")]
+    pub preferred_successors: Vec<BTreeSet<NodeId>>,
+}
+
+/// Reads each rank as a set serializes, a strictly increasing sequence of
+/// ids, and refuses any other order or a repeated id: such a rank would
+/// decode to a set that encodes differently, and every accepted frame must
+/// be the one encoding of its value (`impl/src/codec.rs`).
+fn ranks_in_order<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<BTreeSet<NodeId>>, D::Error> {
+    let ranks = Vec::<Vec<NodeId>>::deserialize(d)?;
+    ranks
+        .into_iter()
+        .map(|rank| {
+            if rank.windows(2).all(|w| w[0] < w[1]) {
+                Ok(rank.into_iter().collect())
+            } else {
+                Err(serde::de::Error::custom(
+                    "preferred successors of a rank not in increasing order",
+                ))
+            }
+        })
+        .collect()
 }
 
 /// KRaft Fetch: a follower or observer pulls records from the leader. The
@@ -360,8 +396,11 @@ impl RenameNodes for Message {
     }
 }
 
-fn write_ids(f: &mut std::fmt::Formatter<'_>, ids: &[NodeId]) -> std::fmt::Result {
-    for (i, id) in ids.iter().enumerate() {
+fn write_ids<'a>(
+    f: &mut std::fmt::Formatter<'_>,
+    ids: impl IntoIterator<Item = &'a NodeId>,
+) -> std::fmt::Result {
+    for (i, id) in ids.into_iter().enumerate() {
         if i > 0 {
             write!(f, " ")?;
         }
@@ -450,8 +489,14 @@ impl std::fmt::Display for Message {
             }
             Message::BeginQuorumEpoch(m) => write!(f, "BeginQuorumEpoch{{epoch {}}}", m.epoch),
             Message::EndQuorumEpoch(m) => {
+                // Ranks apart by commas, tied voters by spaces.
                 write!(f, "EndQuorumEpoch{{epoch {}, successors [", m.epoch)?;
-                write_ids(f, &m.preferred_successors)?;
+                for (i, rank) in m.preferred_successors.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write_ids(f, rank)?;
+                }
                 write!(f, "]}}")
             }
             Message::Fetch(m) => write!(

@@ -73,15 +73,16 @@ fn bad_frames_are_dropped_and_the_node_keeps_serving() {
     c.wait_leader(&[1], LIMIT);
     let peer = c.peers[&1].clone();
     let client = c.clients[&1].clone();
+    let v = codec::VERSION.to_le_bytes();
     let frames: Vec<Vec<u8>> = vec![
         // Oversized length prefix.
         u32::MAX.to_le_bytes().to_vec(),
         // Wrong version and cluster, then garbage body.
         [&14u32.to_le_bytes()[..], &[9, 0], &[7; 8], &[1, 2, 3, 4]].concat(),
-        [&14u32.to_le_bytes()[..], &[1, 0], &[7; 8], &[1, 2, 3, 4]].concat(),
-        [&14u32.to_le_bytes()[..], &[1, 0], &[0; 8], &[0xff; 4]].concat(),
+        [&14u32.to_le_bytes()[..], &v, &[7; 8], &[1, 2, 3, 4]].concat(),
+        [&14u32.to_le_bytes()[..], &v, &[0; 8], &[0xff; 4]].concat(),
         // Torn frame: the connection closes mid-frame.
-        [&100u32.to_le_bytes()[..], &[1, 0]].concat(),
+        [&100u32.to_le_bytes()[..], &v].concat(),
     ];
     for addr in [&peer, &client] {
         for f in &frames {

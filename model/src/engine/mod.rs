@@ -31,8 +31,7 @@
 //! threads the unique count is exact and deterministic whenever the
 //! fingerprint is a function of the symmetry class (no symmetry, or
 //! [`kw::Canonical`]) and the model is symmetric (renaming a state renames
-//! its successors; `model/tests/engine.rs` tests it, and KRaft with
-//! check-quorum is not, see there).
+//! its successors; `model/tests/engine.rs` tests it).
 //!
 //! Breadth-first search goes level by level, so the first discovery of a
 //! property is at the smallest depth. Unlike stateright's, it keeps the

@@ -6,7 +6,7 @@
 
 use super::{Action, HardState, LeaderState, Node, State, Timer};
 use crate::message::{BeginQuorumEpoch, EndQuorumEpoch, KraftVote, KraftVoteResponse, Message};
-use crate::types::{Entry, NodeId, Payload};
+use crate::types::{Entry, LogIndex, NodeId, Payload};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -262,9 +262,21 @@ impl Node {
 
     /// EndQuorumEpoch: the sender resigns `m.epoch` (it may be a leader
     /// that its own change removed). Its follower campaigns at once when it
-    /// is a voter and the first preferred successor (or when none is
-    /// named). Kafka shortens the other followers' fetch timeouts by rank;
-    /// timeouts have no length here, so they keep theirs.
+    /// is a voter and the one voter of the first rank of preferred
+    /// successors (or when none is named). Kafka shortens the other
+    /// followers' fetch timeouts by position; timeouts have no length here,
+    /// so they keep theirs.
+    ///
+    /// Voters tied in the first rank all keep their election timers
+    /// instead: nothing but an id could pick one of them (Kafka's list puts
+    /// the lower id first), and the protocol must not depend on the names
+    /// of the servers (see [`EndQuorumEpoch`]). Sending all of them at once
+    /// would split the next epoch's vote whenever the sender does not vote
+    /// (a leader its own change removed, whose voters are usually all
+    /// caught up); randomized timers let one go first, as in any Raft
+    /// election. A timeless model loses nothing by it: a timer may fire
+    /// right after the message, which is Kafka's first successor
+    /// campaigning at once.
     pub(super) fn handle_end_quorum_epoch(
         &mut self,
         from: NodeId,
@@ -273,7 +285,10 @@ impl Node {
     ) {
         self.maybe_transition(Some(from), m.epoch, out);
         let follows_sender = self.state == State::Follower { leader: from };
-        let first = m.preferred_successors.first().is_none_or(|&s| s == self.id);
+        let first = match m.preferred_successors.first() {
+            None => true,
+            Some(rank) => rank.len() == 1 && rank.contains(&self.id),
+        };
         if follows_sender && m.epoch == self.hard.term && first && self.is_voter() {
             self.start_election(out);
         }
@@ -290,19 +305,29 @@ impl Node {
 
     /// Gives up the epoch: Resigned (nothing durable changes: the epoch's
     /// leader is still this node, which keeps it from voting in the epoch),
-    /// then EndQuorumEpoch with the voters best fetched first.
+    /// then EndQuorumEpoch with the other voters ranked by the end offset
+    /// they last fetched at, best first (one that never fetched in the
+    /// epoch last); voters at the same end offset share a rank, so that
+    /// ids never order them (see [`EndQuorumEpoch`]).
     pub(super) fn resign(&mut self, out: &mut Vec<Action>) {
         let State::Leader(l) = &self.state else {
             return;
         };
-        let mut successors = self.other_voters();
-        successors.sort_by_key(|v| (Reverse(l.end_offsets.get(v).copied()), *v));
+        let mut ranks: BTreeMap<Reverse<Option<LogIndex>>, BTreeSet<NodeId>> = BTreeMap::new();
+        for v in self.other_voters() {
+            let end = l.end_offsets.get(&v).copied();
+            ranks.entry(Reverse(end)).or_default().insert(v);
+        }
         self.set_state(State::Resigned, out);
-        self.send_end_quorum_epoch(successors, out);
+        self.send_end_quorum_epoch(ranks.into_values().collect(), out);
     }
 
     /// Sends EndQuorumEpoch for the current epoch to the other voters.
-    pub(super) fn send_end_quorum_epoch(&self, successors: Vec<NodeId>, out: &mut Vec<Action>) {
+    pub(super) fn send_end_quorum_epoch(
+        &self,
+        successors: Vec<BTreeSet<NodeId>>,
+        out: &mut Vec<Action>,
+    ) {
         let m = EndQuorumEpoch {
             epoch: self.hard.term,
             preferred_successors: successors,

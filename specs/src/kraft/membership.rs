@@ -19,8 +19,8 @@ impl Node {
     /// KIP-853: a leader that removed itself resigns after the commit. Once
     /// the configuration that leaves it out is committed it takes the
     /// check-quorum path: Resigned in its epoch (so it never votes or leads
-    /// in it again) and EndQuorumEpoch to the voters, best fetched first,
-    /// so that the first one campaigns at once. It then fetches as an
+    /// in it again) and EndQuorumEpoch to the voters, ranked best fetched
+    /// first, so that the best one campaigns at once (if one is best). It then fetches as an
     /// observer (asking the voters, whose answers name the next leader).
     pub(super) fn maybe_resign_removed(&mut self, out: &mut Vec<Action>) {
         if self.is_leader() && !self.is_voter() && self.conf.is_committed(self.high_watermark) {

@@ -68,8 +68,10 @@
 //!   NOT_LEADER moves the receiver to that epoch: Follower when it names a
 //!   leader, Unattached otherwise. With `check_quorum`, a leader that was
 //!   not fetched from by a majority within a check interval resigns: it
-//!   becomes Resigned and sends EndQuorumEpoch(preferred successors, best
-//!   fetched first); the first successor campaigns at once.
+//!   becomes Resigned and sends EndQuorumEpoch(preferred successors,
+//!   ranked best fetched first, voters that fetched equally far tied); a
+//!   first rank of one voter campaigns at once, tied ones wait for their
+//!   election timers (no id picks one of them).
 //! - **Restart** ([`Node::restore`]). The configuration is read from the
 //!   log. A former leader restarts Resigned in its epoch (voter or not),
 //!   so that it never votes or leads in it again; a node that
@@ -119,7 +121,7 @@
 //! removed itself resigns after the commit"): it takes the check-quorum
 //! path — Resigned in its epoch, which it can then never lead or vote in
 //! again, and EndQuorumEpoch to the voters so that the best one campaigns
-//! at once. As a non-voter it then fetches like an observer that knows no
+//! at once (if one is best). As a non-voter it then fetches like an observer that knows no
 //! leader, which finds it the next one. With no configuration record in
 //! any log, all of this is exactly the static protocol.
 //!
@@ -163,9 +165,10 @@
 //!   bootstrapping from a checkpoint's VotersRecord (the bootstrap voters
 //!   are [`Config::voters`]).
 //! - Lengths of timeouts, randomization and backoffs (election backoff,
-//!   EndQuorumEpoch's per-successor backoff: only "the first successor
-//!   campaigns at once" remains), Fetch long-polling (`maxWaitMs`), byte
-//!   limits (a record count limit instead), batching and linger.
+//!   EndQuorumEpoch's per-successor backoff: only "the first campaigns at
+//!   once" remains, and only when one voter is best; Kafka breaks a tie by
+//!   id), Fetch long-polling (`maxWaitMs`), byte limits (a record count
+//!   limit instead), batching and linger.
 //! - Responses to BeginQuorumEpoch and EndQuorumEpoch: a follower's Fetch
 //!   is its acknowledgement, and a resigned leader sends EndQuorumEpoch
 //!   once instead of retrying until acknowledged.

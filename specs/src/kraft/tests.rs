@@ -457,16 +457,19 @@ fn a_candidate_that_hears_of_the_winner_follows_it_and_keeps_its_vote() {
     );
 }
 
+/// EndQuorumEpoch of `epoch` with these ranks of preferred successors.
+fn end_quorum(epoch: u64, ranks: &[&[NodeId]]) -> Message {
+    Message::EndQuorumEpoch(EndQuorumEpoch {
+        epoch: Term(epoch),
+        preferred_successors: ranks.iter().map(|r| r.iter().copied().collect()).collect(),
+    })
+}
+
 #[test]
 fn end_quorum_epoch_makes_the_first_successor_campaign() {
-    let end = |successors: Vec<NodeId>| {
-        Message::EndQuorumEpoch(EndQuorumEpoch {
-            epoch: Term(2),
-            preferred_successors: successors,
-        })
-    };
+    let end = end_quorum(2, &[&[N1], &[N2]]);
     let mut first = restore(N1, hs(2, None, Some(N0)), log_of(&[1, 2]));
-    let out = recv(&mut first, N0, end(vec![N1, N2]));
+    let out = recv(&mut first, N0, end.clone());
     assert_eq!(
         out,
         vec![
@@ -478,7 +481,37 @@ fn end_quorum_epoch_makes_the_first_successor_campaign() {
         ]
     );
     let mut second = restore(N2, hs(2, None, Some(N0)), log_of(&[1, 2]));
-    assert_eq!(recv(&mut second, N0, end(vec![N1, N2])), vec![]);
+    assert_eq!(recv(&mut second, N0, end), vec![]);
+}
+
+#[test]
+fn end_quorum_epoch_leaves_tied_first_successors_to_their_timers() {
+    // N1 and N2 fetched equally far: one rank, and neither campaigns at
+    // once, whatever their ids (renaming them must not change who
+    // campaigns); their election timers stay armed.
+    let end = end_quorum(2, &[&[N1, N2]]);
+    for id in [N1, N2] {
+        let mut n = restore(id, hs(2, None, Some(N0)), log_of(&[1, 2]));
+        assert_eq!(recv(&mut n, N0, end.clone()), vec![]);
+        assert_eq!(n.state, State::Follower { leader: N0 });
+    }
+}
+
+#[test]
+fn a_resigning_leader_ranks_voters_that_fetched_equally_far_together() {
+    let c = cfg_with(|c| c.check_quorum = true);
+    // Neither follower fetched: one rank.
+    let mut l = leader_with(c.clone(), 2, log_of(&[1]));
+    let out = timeout(&mut l, Timer::CheckQuorum);
+    let end = end_quorum(2, &[&[N1, N2]]);
+    assert_eq!(out[out.len() - 2..], [send(N1, end.clone()), send(N2, end)]);
+    // Both fetched up to the same offset: one rank again.
+    let mut l = leader_with(c, 2, log_of(&[1]));
+    recv(&mut l, N1, fetch(2, 2, 2));
+    recv(&mut l, N2, fetch(2, 2, 2));
+    let out = timeout(&mut l, Timer::CheckQuorum);
+    let end = end_quorum(2, &[&[N1, N2]]);
+    assert_eq!(out[out.len() - 2..], [send(N1, end.clone()), send(N2, end)]);
 }
 
 #[test]
@@ -490,10 +523,7 @@ fn check_quorum_resigns_a_leader_not_fetched_from_by_a_majority() {
     assert_eq!(out[0], Action::SetTimer(Timer::CheckQuorum));
     assert!(leader_state(&l).fetched.is_empty());
     let out = timeout(&mut l, Timer::CheckQuorum);
-    let end = Message::EndQuorumEpoch(EndQuorumEpoch {
-        epoch: Term(2),
-        preferred_successors: vec![N2, N1],
-    });
+    let end = end_quorum(2, &[&[N2], &[N1]]);
     assert_eq!(
         out,
         vec![
@@ -854,10 +884,7 @@ fn fenced_or_not_leader_answers_move_the_fetcher_on() {
 #[test]
 fn a_former_leader_restarts_resigned_in_its_epoch() {
     let (mut n, out) = restore_with(N0, cfg(), hs(2, Some(N0), Some(N0)), log_of(&[1, 2]));
-    let end = Message::EndQuorumEpoch(EndQuorumEpoch {
-        epoch: Term(2),
-        preferred_successors: vec![],
-    });
+    let end = end_quorum(2, &[]);
     assert_eq!(
         out,
         vec![
