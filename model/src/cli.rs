@@ -37,6 +37,8 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Check a configuration (or, with no model flags, the standard suite).
     Check {

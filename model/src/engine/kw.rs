@@ -33,10 +33,10 @@
 //! configuration).
 
 use super::{fingerprint, Fingerprint, Frame, Options};
-use crate::actor::Msg;
-use kraftwerk_specs::node::Timer;
 use crate::actor::ActorState;
+use crate::actor::Msg;
 use crate::model::{build, KwModel, KwState};
+use kraftwerk_specs::node::Timer;
 use kraftwerk_specs::types::NodeId;
 use stateright::actor::{Id, Network};
 use stateright::{Rewrite, RewritePlan};
@@ -590,7 +590,14 @@ pub fn check_config(
     symmetry: Symmetry,
     opts: &Options,
 ) -> Result<super::Report<KwModel>, String> {
-    check(&build(cfg), symmetry, View::Stateright, false, opts, |_, _| None)
+    check(
+        &build(cfg),
+        symmetry,
+        View::Stateright,
+        false,
+        opts,
+        |_, _| None,
+    )
 }
 
 /// Unique states, states, max depth and discoveries, as `run` collects them.
@@ -627,23 +634,30 @@ pub fn run_dfs(
     };
     let mut last_print = Instant::now();
     let mut last_states = 0usize;
-    let r = check(model, symmetry, opts.view, opts.sleep_sets, &options, |stats, _| {
-        if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
-            let states = stats.states.load(Relaxed);
-            let rate = (states - last_states) as f64 / last_print.elapsed().as_secs_f64();
-            eprintln!(
-                "progress: {:>6.1}s  states {:>13}  unique {:>12}  depth {:>4}  {:>9} states/s",
-                started.elapsed().as_secs_f64(),
-                thousands(states as u64),
-                thousands(stats.unique.load(Relaxed) as u64),
-                stats.max_depth.load(Relaxed),
-                thousands(rate as u64)
-            );
-            last_print = Instant::now();
-            last_states = states;
-        }
-        limits.exceeded(started)
-    })?;
+    let r = check(
+        model,
+        symmetry,
+        opts.view,
+        opts.sleep_sets,
+        &options,
+        |stats, _| {
+            if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
+                let states = stats.states.load(Relaxed);
+                let rate = (states - last_states) as f64 / last_print.elapsed().as_secs_f64();
+                eprintln!(
+                    "progress: {:>6.1}s  states {:>13}  unique {:>12}  depth {:>4}  {:>9} states/s",
+                    started.elapsed().as_secs_f64(),
+                    thousands(states as u64),
+                    thousands(stats.unique.load(Relaxed) as u64),
+                    stats.max_depth.load(Relaxed),
+                    thousands(rate as u64)
+                );
+                last_print = Instant::now();
+                last_states = states;
+            }
+            limits.exceeded(started)
+        },
+    )?;
     match &r.cut {
         Some(super::Cut::StateLimit(max)) => {
             control.stop(format!("state limit {} reached", thousands(*max as u64)))

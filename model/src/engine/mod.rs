@@ -263,6 +263,9 @@ impl Trail {
     }
 }
 
+/// A list of pending states.
+type Jobs<M> = Vec<Job<<M as Model>::State, <M as Model>::Action>>;
+
 struct Job<S, A> {
     state: S,
     trail: Arc<Trail>,
@@ -513,7 +516,7 @@ where
         .ok_or_else(|| "a discovery's path cannot be rebuilt".to_string())
 }
 
-fn worker<M, F>(shared: &Shared<'_, M, F>, mut local: Vec<Job<M::State, M::Action>>, threads: usize)
+fn worker<M, F>(shared: &Shared<'_, M, F>, mut local: Jobs<M>, threads: usize)
 where
     M: Model,
     M::Action: Clone + PartialEq + Send + Sync,
@@ -560,7 +563,7 @@ where
 /// contiguous chunk per thread, each thread expands its chunk in order, and
 /// the next level is the chunks' successors in chunk order (on one thread:
 /// a FIFO queue, stateright's order).
-fn bfs<M, F>(shared: &Shared<'_, M, F>, mut frontier: Vec<Job<M::State, M::Action>>, threads: usize)
+fn bfs<M, F>(shared: &Shared<'_, M, F>, mut frontier: Jobs<M>, threads: usize)
 where
     M: Model + Sync,
     M::Action: Clone + PartialEq + Send + Sync,
@@ -576,13 +579,13 @@ where
             1
         };
         let size = frontier.len().div_ceil(chunks);
-        let mut parts: Vec<Vec<Job<M::State, M::Action>>> = Vec::with_capacity(chunks);
+        let mut parts: Vec<Jobs<M>> = Vec::with_capacity(chunks);
         while frontier.len() > size {
             parts.push(frontier.split_off(frontier.len() - size));
         }
         parts.push(frontier);
         parts.reverse();
-        let expand_all = |part: Vec<Job<M::State, M::Action>>| -> (Vec<Job<M::State, M::Action>>, bool) {
+        let expand_all = |part: Jobs<M>| -> (Jobs<M>, bool) {
             let mut next = Vec::new();
             let mut actions = Vec::new();
             for (k, job) in part.into_iter().enumerate() {
@@ -598,7 +601,7 @@ where
             }
             (next, true)
         };
-        let results: Vec<(Vec<Job<M::State, M::Action>>, bool)> = if parts.len() == 1 {
+        let results: Vec<(Jobs<M>, bool)> = if parts.len() == 1 {
             parts.into_iter().map(expand_all).collect()
         } else {
             std::thread::scope(|scope| {
@@ -621,7 +624,7 @@ where
 
 /// Takes work from the shared pool, waiting for it; `None` when the search
 /// is over (everyone idle and the pool empty, or a stop).
-fn take<M: Model, F>(shared: &Shared<'_, M, F>, threads: usize) -> Option<Vec<Job<M::State, M::Action>>> {
+fn take<M: Model, F>(shared: &Shared<'_, M, F>, threads: usize) -> Option<Jobs<M>> {
     let mut g = shared.global.lock().expect("global");
     loop {
         if g.done || shared.stop.load(Ordering::Relaxed) {
@@ -687,7 +690,7 @@ fn count_one<M: Model, F>(shared: &Shared<'_, M, F>, max: usize) -> bool {
 fn expand<M, F>(
     shared: &Shared<'_, M, F>,
     job: Job<M::State, M::Action>,
-    local: &mut Vec<Job<M::State, M::Action>>,
+    local: &mut Jobs<M>,
     actions: &mut Vec<M::Action>,
 ) -> bool
 where
@@ -705,8 +708,7 @@ where
         shared.depth_cut.store(true, Ordering::Relaxed);
         return true;
     }
-    if job.only.is_none() && shared.discovered.load(Ordering::Relaxed) < shared.properties.len()
-    {
+    if job.only.is_none() && shared.discovered.load(Ordering::Relaxed) < shared.properties.len() {
         for (i, p) in shared.properties.iter().enumerate() {
             let hit = match p.expectation {
                 Expectation::Always => !(p.condition)(model, &job.state),
@@ -836,7 +838,11 @@ where
         return Visit::Skip;
     };
     let now = names(sleep);
-    let missing: Vec<u64> = stored.iter().copied().filter(|x| !now.contains(x)).collect();
+    let missing: Vec<u64> = stored
+        .iter()
+        .copied()
+        .filter(|x| !now.contains(x))
+        .collect();
     if missing.is_empty() {
         return Visit::Skip;
     }
