@@ -463,6 +463,23 @@ fn symmetric(cfg: &ModelConfig) {
 /// depend on the search order: one thread, two threads, and successors
 /// pushed in shuffled orders, on the standard suite's Raft and KRaft
 /// configurations.
+/// The engine with the canonical symmetry on `m`, exhaustively.
+fn canonical_run(
+    m: &KwModel,
+    view: View,
+    sleep_sets: bool,
+    threads: usize,
+    shuffle: Option<u64>,
+) -> kraftwerk_model::engine::Report<KwModel> {
+    let opts = Options {
+        threads,
+        shuffle,
+        ..Options::default()
+    };
+    kraftwerk_model::engine::kw::check(m, Symmetry::Canonical, view, sleep_sets, &opts, |_, _| None)
+        .expect("engine")
+}
+
 #[test]
 fn canonical_count_does_not_depend_on_the_search_order() {
     for (cfg, view) in [
@@ -475,20 +492,7 @@ fn canonical_count_does_not_depend_on_the_search_order() {
             [(1, None), (2, None), (1, Some(1)), (2, Some(7))]
                 .iter()
                 .map(|&(threads, shuffle)| {
-                    let opts = Options {
-                        threads,
-                        shuffle,
-                        ..Options::default()
-                    };
-                    let r = kraftwerk_model::engine::kw::check(
-                        &m,
-                        Symmetry::Canonical,
-                        view,
-                        false,
-                        &opts,
-                        |_, _| None,
-                    )
-                    .expect("engine");
+                    let r = canonical_run(&m, view, false, threads, shuffle);
                     assert!(r.cut.is_none(), "{}: {:?}", cfg.describe(), r.cut);
                     (r.unique, r.states, shuffle)
                 })
@@ -746,20 +750,7 @@ fn sleep_sets_visit_every_state() {
     for cfg in configs {
         let m = build(&cfg);
         let run = |sleep_sets: bool, threads: usize, shuffle: Option<u64>| {
-            let opts = Options {
-                threads,
-                shuffle,
-                ..Options::default()
-            };
-            let r = kraftwerk_model::engine::kw::check(
-                &m,
-                Symmetry::Canonical,
-                View::Protocol,
-                sleep_sets,
-                &opts,
-                |_, _| None,
-            )
-            .expect("engine");
+            let r = canonical_run(&m, View::Protocol, sleep_sets, threads, shuffle);
             assert!(r.cut.is_none(), "{}: {:?}", cfg.describe(), r.cut);
             let found: Vec<&str> = r.discoveries.iter().map(|d| d.0).collect();
             (r.unique, r.states, found)
