@@ -763,3 +763,55 @@ fn sleep_sets_visit_every_state() {
         }
     }
 }
+
+/// A counter that panics when it reaches 500 (a model bug, as a mutant
+/// makes): a binary tree of ids below 2,000.
+struct Panicky;
+
+impl Model for Panicky {
+    type State = u32;
+    type Action = u32;
+    fn init_states(&self) -> Vec<u32> {
+        vec![1]
+    }
+    fn actions(&self, state: &u32, actions: &mut Vec<u32>) {
+        if *state < 1000 {
+            actions.extend([0, 1]);
+        }
+    }
+    fn next_state(&self, state: &u32, action: u32) -> Option<u32> {
+        assert!(*state != 500, "state 500 reached");
+        Some(2 * state + action)
+    }
+}
+
+/// A panic in one search thread ends the search with an error naming it,
+/// on every strategy and thread count: the other threads must not wait
+/// forever for the work it held (a mutant that panics used to hang the
+/// engine until the mutation tool's timeout).
+#[test]
+fn a_panicking_model_ends_the_search() {
+    for (bfs, threads) in [(false, 1), (false, 2), (true, 1), (true, 2)] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let opts = Options {
+                threads,
+                bfs,
+                ..Options::default()
+            };
+            let r = kraftwerk_model::engine::check(
+                &Panicky,
+                &kraftwerk_model::engine::Plain,
+                None,
+                &opts,
+                |_, _| None,
+            );
+            let _ = tx.send(r.err());
+        });
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("bfs={bfs} threads={threads}: the search hung"));
+        let err = err.unwrap_or_else(|| panic!("bfs={bfs} threads={threads}: no error"));
+        assert!(err.contains("state 500 reached"), "{err}");
+    }
+}

@@ -413,7 +413,7 @@ where
             frame: Frame::Identity,
         });
     }
-    std::thread::scope(|scope| {
+    let panicked = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut first = Some(first);
         if opts.bfs {
@@ -424,7 +424,10 @@ where
             handles.push(
                 std::thread::Builder::new()
                     .name("kw-engine-bfs".into())
-                    .spawn_scoped(scope, move || bfs(shared, frontier, threads))
+                    .spawn_scoped(scope, move || {
+                        let _guard = StopOnPanic(shared);
+                        bfs(shared, frontier, threads)
+                    })
                     .expect("spawn the breadth-first driver"),
             );
         }
@@ -441,7 +444,10 @@ where
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("kw-engine-{t}"))
-                    .spawn_scoped(scope, move || worker(shared, local, threads))
+                    .spawn_scoped(scope, move || {
+                        let _guard = StopOnPanic(shared);
+                        worker(shared, local, threads)
+                    })
                     .expect("spawn a worker thread"),
             );
         }
@@ -457,10 +463,15 @@ where
                 stop_all(shared);
             }
         }
-        for h in handles {
-            h.join().expect("worker thread");
-        }
+        handles
+            .into_iter()
+            .map(|h| h.join())
+            .find_map(Result::err)
+            .map(|payload| panic_message(payload.as_ref()))
     });
+    if let Some(message) = panicked {
+        return Err(format!("the model panicked during the search: {message}"));
+    }
     let elapsed = started.elapsed();
     let mut cut = shared.cut.lock().expect("cut").clone();
     if cut.is_none() && shared.depth_cut.load(Ordering::Relaxed) {
@@ -607,11 +618,16 @@ where
             std::thread::scope(|scope| {
                 let handles: Vec<_> = parts
                     .into_iter()
-                    .map(|part| scope.spawn(move || expand_all(part)))
+                    .map(|part| {
+                        scope.spawn(move || {
+                            let _guard = StopOnPanic(shared);
+                            expand_all(part)
+                        })
+                    })
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().expect("breadth-first worker"))
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                     .collect()
             })
         };
@@ -651,8 +667,35 @@ fn take<M: Model, F>(shared: &Shared<'_, M, F>, threads: usize) -> Option<Jobs<M
 
 fn stop_all<M: Model, F>(shared: &Shared<'_, M, F>) {
     shared.stop.store(true, Ordering::Relaxed);
-    let _g = shared.global.lock().expect("global");
+    // A thread that panicked holding the lock poisons it; the others must
+    // still be woken to see the stop.
+    let _g = shared
+        .global
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     shared.wake.notify_all();
+}
+
+/// Held by every search thread: if the thread unwinds (the model panicked
+/// in `actions`, `next_state` or a property), it stops the others, which
+/// would otherwise wait forever for the work it held.
+struct StopOnPanic<'s, 'a, M: Model, F>(&'s Shared<'a, M, F>);
+
+impl<M: Model, F> Drop for StopOnPanic<'_, '_, M, F> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            stop_all(self.0);
+        }
+    }
+}
+
+/// The message of a panic payload (what `panic!` was given).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Records why the search stops (the first reason given wins).
